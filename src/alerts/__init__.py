@@ -1,0 +1,1 @@
+"""Alerts: model, lifecycle, dedup, store, exemptions, escalation and the feed."""

@@ -1,0 +1,1 @@
+"""State and rules: vectorized per-entity baselines and the rules over them."""
