@@ -1,0 +1,52 @@
+"""The detection contract: what a rule hands to the alerts package.
+
+A detection is a rule's finding about one entity's episode (a continuous run of abnormal
+slots). Rules emit one when an episode opens (its run reaches the minimum length) and one
+when it ends (``final=True``); both carry the same ``episode_start_ms``, so the pair maps to
+one alert whatever the batch boundaries were.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    rule: str
+    entity_id: str
+    county: str
+    episode_start_ms: int  # UTC ms, start of the first abnormal interval of the episode
+    start_ms: int  # UTC ms, first abnormal interval covered by this detection
+    end_ms: int  # UTC ms, end of the last abnormal interval covered (exclusive)
+    severity: str
+    score: float
+    observed: float  # the value the rule judged (e.g. mean kWh per slot over the run)
+    baseline: float  # what it was compared with (e.g. production level, same-slot median)
+    thresholds: dict[str, Any]  # the threshold values that applied
+    thresholds_version: str
+    explanation: str  # one sentence, Chinese then English
+    final: bool = False  # True when the episode has ended
+    suppressed_by: str | None = None  # exemption id when an approved exemption covers it
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """Identity of this delivery: replays of the same detection share it."""
+        return f"{self.rule}|{self.entity_id}|{self.episode_start_ms}|{int(self.final)}"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Detection:
+        return cls(**json.loads(text))
+
+
+def episode_alert_id(rule: str, entity_id: str, episode_start_ms: int) -> str:
+    """Deterministic alert id: the same episode always gets the same id."""
+    digest = hashlib.sha256(f"{rule}|{entity_id}|{episode_start_ms}".encode()).hexdigest()
+    return f"A{digest[:20]}"
