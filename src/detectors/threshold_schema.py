@@ -1,0 +1,276 @@
+"""Every parameter config/thresholds.yaml may hold: name, type, allowed values, default, meaning.
+
+This table is the one place that says what a valid thresholds file is. The loader validates
+against it, resolution and ``param_table`` take their types from it, and docs/thresholds.md
+describes it. A new rule (gas, water) adds a :class:`RuleSpec` to :data:`RULES`; a new
+parameter of an existing rule adds a :class:`ParamSpec` to its tuple.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from detectors.slot_window import WINDOW_EXPECTED, SlotWindow
+
+ParamKind = Literal["int", "float", "bool", "choice", "window"]
+
+SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
+SLOTS_MAX = 96  # one day of 15-minute slots
+
+
+@dataclass(frozen=True, slots=True)
+class ParamSpec:
+    """One parameter: its type, allowed values, built-in default and meaning."""
+
+    name: str
+    kind: ParamKind
+    default: object
+    doc: str
+    minimum: float | None = None
+    maximum: float | None = None
+    min_exclusive: bool = False
+    choices: tuple[str, ...] = ()
+    at_most: str | None = None  # name of a sibling parameter this one may not exceed
+
+    def expected(self) -> str:
+        """What a valid value looks like, in words (used in errors and docs)."""
+        if self.kind == "bool":
+            return "true or false"
+        if self.kind == "choice":
+            return "one of " + ", ".join(self.choices)
+        if self.kind == "window":
+            return WINDOW_EXPECTED
+        noun = "an integer" if self.kind == "int" else "a number"
+        upper = self.at_most if self.at_most else _num(self.maximum)
+        if self.min_exclusive:
+            return f"{noun} greater than {_num(self.minimum)} and at most {upper}"
+        return f"{noun} from {_num(self.minimum)} to {upper}"
+
+    def convert(self, value: object) -> object:
+        """The validated value (a SlotWindow for windows); ValueError if not allowed."""
+        if self.kind == "bool":
+            if not isinstance(value, bool):
+                raise ValueError(self.expected())
+            return value
+        if self.kind == "choice":
+            if not isinstance(value, str) or value not in self.choices:
+                raise ValueError(self.expected())
+            return value
+        if self.kind == "window":
+            if not isinstance(value, str):
+                raise ValueError(self.expected())
+            return SlotWindow.parse(value)
+        return self._convert_number(value)
+
+    def _convert_number(self, value: object) -> int | float:
+        # bool is a subclass of int in Python; `z: true` is a mistake, not 1.
+        if isinstance(value, bool):
+            raise ValueError(self.expected())
+        if self.kind == "int":
+            if not isinstance(value, int):
+                raise ValueError(self.expected())
+            number: int | float = value
+        else:
+            if not isinstance(value, int | float) or not math.isfinite(value):
+                raise ValueError(self.expected())
+            number = float(value)
+        assert self.minimum is not None and self.maximum is not None
+        too_low = number <= self.minimum if self.min_exclusive else number < self.minimum
+        if too_low or number > self.maximum:
+            raise ValueError(self.expected())
+        return number
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSpec:
+    """A rule and its parameters; every rule has ``enabled`` and ``severity``."""
+
+    name: str
+    label: str  # user-facing, Chinese / English
+    params: tuple[ParamSpec, ...]
+
+    def param(self, name: str) -> ParamSpec:
+        for spec in self.params:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(spec.name for spec in self.params)
+
+
+def _num(x: float | None) -> str:
+    assert x is not None
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+def _int(name: str, default: int, lo: int, hi: int, doc: str, at_most: str | None = None):
+    return ParamSpec(name, "int", default, doc, minimum=lo, maximum=hi, at_most=at_most)
+
+
+def _float(name: str, default: float, lo: float, hi: float, doc: str, *, above: bool = False):
+    return ParamSpec(name, "float", default, doc, minimum=lo, maximum=hi, min_exclusive=above)
+
+
+def _rule(name: str, label: str, severity: str, *params: ParamSpec) -> RuleSpec:
+    enabled = ParamSpec("enabled", "bool", True, "whether the rule runs at all")
+    sev = ParamSpec(
+        "severity", "choice", severity, "severity of the alerts it raises", choices=SEVERITIES
+    )
+    return RuleSpec(name, label, (enabled, *params, sev))
+
+
+def _run_slots(default: int) -> ParamSpec:
+    return _int(
+        "min_run_slots", default, 1, SLOTS_MAX, "consecutive 15-min slots needed before it fires"
+    )
+
+
+def _recovery_slots(default: int) -> ParamSpec:
+    return _int(
+        "recovery_slots",
+        default,
+        1,
+        SLOTS_MAX,
+        "consecutive normal slots that end an episode (a new run after that is a new event)",
+    )
+
+
+#: Global settings: may not be overridden per region, industry or entity.
+SECTIONS: dict[str, tuple[ParamSpec, ...]] = {
+    "baseline": (
+        _int(
+            "history_days",
+            8,
+            3,
+            28,
+            "days of the same day type (workday / rest day) kept per 15-min slot",
+        ),
+        _int(
+            "min_history_days",
+            4,
+            1,
+            28,
+            "days of that day type needed before the baseline is ready (rules wait until then)",
+            at_most="history_days",
+        ),
+    ),
+    "ingest": (
+        _int(
+            "allowed_lateness_minutes",
+            120,
+            0,
+            10_080,
+            "how far behind the newest event time a reading may arrive and still be used",
+        ),
+    ),
+}
+
+#: Rules with per-region / industry / entity parameters.
+RULES: dict[str, RuleSpec] = {
+    r.name: r
+    for r in (
+        _rule(
+            "suspended_operation",
+            "停产整顿期间违规生产 / production while suspended",
+            "high",
+            _float(
+                "standby_fraction",
+                0.15,
+                0.0,
+                1.0,
+                "standby level as a fraction of the enterprise's production baseline",
+                above=True,
+            ),
+            _float(
+                "standby_floor_kwh",
+                2.0,
+                0.0,
+                100_000.0,
+                "standby level never below this, kWh per 15-min slot",
+            ),
+            _run_slots(4),
+            _recovery_slots(4),
+        ),
+        _rule(
+            "night_production",
+            "夜间违规生产 / night production",
+            "medium",
+            ParamSpec("window", "window", "22:00-06:00", "the night window, local time"),
+            _float(
+                "production_fraction",
+                0.5,
+                0.0,
+                1.0,
+                "a night slot counts as production at this fraction of the daytime level",
+                above=True,
+            ),
+            _float(
+                "night_shift_history_fraction",
+                0.5,
+                0.0,
+                1.0,
+                "enterprises whose own history produced on at least this fraction of nights "
+                "are night-shift plants and not flagged",
+                above=True,
+            ),
+            _run_slots(4),
+        ),
+        _rule(
+            "usage_surge",
+            "超能力生产 / usage surge",
+            "medium",
+            _float(
+                "z",
+                8.0,
+                0.0,
+                1000.0,
+                "robust z-score over the same-slot baseline (median, MAD) to count as a surge",
+                above=True,
+            ),
+            _float(
+                "min_ratio",
+                1.8,
+                1.0,
+                1000.0,
+                "and at least this multiple of the baseline median",
+            ),
+            _float(
+                "min_excess_kwh",
+                5.0,
+                0.0,
+                100_000.0,
+                "and at least this many kWh above the baseline median",
+            ),
+            _run_slots(3),
+            _recovery_slots(4),
+        ),
+        _rule(
+            "meter_offline",
+            "电表离线 / meter offline",
+            "low",
+            _int(
+                "max_gap_minutes",
+                240,
+                15,
+                43_200,
+                "no reading for longer than this (event time) raises the alert",
+            ),
+        ),
+    )
+}
+
+
+def _check_defaults() -> None:
+    # The built-in defaults must themselves be valid; fail at import, not in production.
+    for params in (*SECTIONS.values(), *(r.params for r in RULES.values())):
+        for spec in params:
+            spec.convert(spec.default)
+    for spec in (p for r in RULES.values() for p in r.params):
+        assert spec.at_most is None, "at_most is only checked for global sections"
+
+
+_check_defaults()
