@@ -1,0 +1,589 @@
+"""The electricity detector (电眼): four rules over per-enterprise 15-minute consumption.
+
+``step(batch)`` takes a reading batch (any size, any order within the allowed lateness),
+scatters it into the slot grid, and runs every closed slot through the rules for all
+entities at once: suspended_operation, night_production, usage_surge and meter_offline.
+Whole local days of learnable values then update the seasonal baseline. It returns the
+detections of episodes that opened or ended; the alerts package turns them into alerts.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from detectors import explain
+from detectors.baseline import SeasonalBaseline, baseline_columns
+from detectors.context import EntityContext, NoRegistry
+from detectors.detection import Detection
+from detectors.episodes import EpisodeEvents, EpisodeTracker, episode_columns
+from detectors.grid import SlotGrid
+from detectors.slot_window import SlotWindow, in_window
+from detectors.state import Column, EntityState, StateMismatchError
+from detectors.thresholds import Thresholds
+from dianyan.errors import CalendarRangeError
+from ingest.calendar import day_type, holiday_name
+from ingest.normalize import slot_end_ms, slot_start_ms
+from ingest.schema import SLOT_MINUTES, SLOTS_PER_DAY
+
+log = logging.getLogger(__name__)
+
+METRIC = "electricity.kwh"
+RULES = ("suspended_operation", "night_production", "usage_surge", "meter_offline")
+BEHAVIOUR_RULES = RULES[:3]
+NIGHT_RECOVERY_SLOTS = 4
+PRODUCTION_TOP_SLOTS = 4  # production level: mean of the busiest hour of the baseline day
+SHUTDOWN_DAY_FRACTION = 0.3  # a day below this share of its usual total is not learnt
+MIN_VALID_SLOTS_TO_LEARN = SLOTS_PER_DAY // 2
+SPREAD_FLOOR_FRACTION = 0.1
+SPREAD_FLOOR_KWH = 0.5
+EVIDENCE_SLOTS = SLOTS_PER_DAY
+
+
+@dataclass(slots=True)
+class StepResult:
+    detections: list[Detection] = field(default_factory=list)
+    late: pa.Table | None = None  # readings whose slot had closed before they arrived
+
+
+def _own_columns() -> dict[str, Column]:
+    nan = np.float32(np.nan)
+    cols = {
+        "cur_day": Column((SLOTS_PER_DAY,), "float32", nan),
+        "prev_day": Column((SLOTS_PER_DAY,), "float32", nan),
+        "learn": Column((SLOTS_PER_DAY,), "bool", True),
+        "last_seen": Column((), "int64", -1),
+        "offline_start": Column((), "int64", -1),
+        "prod_level": Column((), "float32", nan),
+        "night_level": Column((), "float32", nan),
+    }
+    for rule in RULES:
+        cols |= episode_columns(rule)
+    for rule in BEHAVIOUR_RULES:
+        cols |= episode_columns(f"{rule}.exempt")
+    return cols
+
+
+@dataclass(slots=True)
+class _Block:
+    """One piece of closed slots inside a single local day, with what the rules share."""
+
+    first: int
+    values: np.ndarray  # (n, T)
+    valid: np.ndarray
+    slots: np.ndarray
+    sod: np.ndarray
+    ts_end: np.ndarray
+    ids: np.ndarray
+
+
+class ElectricityDetector:
+    """Vectorized 电眼 rules with per-entity seasonal baselines."""
+
+    def __init__(self, thresholds: Thresholds, context: EntityContext | None = None) -> None:
+        self.context = context or NoRegistry()
+        self.thresholds = thresholds
+        b = thresholds.baseline
+        self.baseline = SeasonalBaseline(b.history_days, b.min_history_days)
+        shape = {
+            "detector": "electricity/1",
+            "slot_minutes": SLOT_MINUTES,
+            "history_days": b.history_days,
+        }
+        self.state = EntityState(baseline_columns(b.history_days) | _own_columns(), shape)
+        self.trackers = {r: EpisodeTracker(r) for r in RULES}
+        self.exempt_trackers = {r: EpisodeTracker(f"{r}.exempt") for r in BEHAVIOUR_RULES}
+        self.grid = SlotGrid(thresholds.ingest.allowed_lateness_minutes * 60_000)
+        self.day = -1
+        self.day_type = 0
+        self.holiday = False
+        self.prev_day_type = 0
+        self.counties = np.empty(0, dtype=object)
+        self.industries = np.empty(0, dtype=object)
+        self.params: dict[str, dict[str, np.ndarray]] = {}
+
+    # -- entities and thresholds -------------------------------------------------------
+
+    @property
+    def ids(self) -> np.ndarray:
+        return np.asarray(self.state.index.ids, dtype=object)
+
+    def _register(self, new_rows: np.ndarray) -> None:
+        ids = [self.state.index.ids[r] for r in new_rows]
+        counties, industries = self.context.describe(ids)
+        self.counties = np.concatenate([self.counties, np.asarray(counties, dtype=object)])
+        self.industries = np.concatenate([self.industries, np.asarray(industries, dtype=object)])
+        table = self.thresholds.param_table(ids, list(counties), list(industries))
+        if not self.params:
+            self.params = {r: dict(p) for r, p in table.items()}
+        else:
+            for rule, params in table.items():
+                for name, arr in params.items():
+                    self.params[rule][name] = np.concatenate([self.params[rule][name], arr])
+
+    def reload(self, thresholds: Thresholds) -> None:
+        """Switch to a new thresholds version; open episodes and alerts carry on."""
+        if thresholds.baseline != self.thresholds.baseline:
+            raise StateMismatchError(
+                "baseline settings changed (history_days/min_history_days); the baseline state "
+                "was built with the old ones. Restart with fresh state to apply them."
+            )
+        self.thresholds = thresholds
+        self.grid.lateness_ms = thresholds.ingest.allowed_lateness_minutes * 60_000
+        ids = self.state.index.ids
+        self.params = {}
+        if ids:
+            table = thresholds.param_table(ids, list(self.counties), list(self.industries))
+            self.params = {r: dict(p) for r, p in table.items()}
+            self._refresh_levels(np.arange(len(ids)))
+
+    # -- stream ------------------------------------------------------------------------
+
+    def step(self, batch: pa.Table) -> StepResult:
+        """Take a reading batch; return detections of slots that closed."""
+        if (
+            batch.num_rows
+            and pc.any(pc.not_equal(batch["metric"].cast(pa.string()), METRIC)).as_py()
+        ):
+            batch = batch.filter(pc.equal(batch["metric"].cast(pa.string()), METRIC))
+        if batch.num_rows == 0:
+            return StepResult(self._drain(flush=False))
+        encoded = pc.dictionary_encode(batch["entity_id"]).combine_chunks()
+        dict_rows, new_rows = self.state.rows_for(encoded.dictionary.to_pylist())
+        if new_rows.size:
+            self._register(new_rows)
+        rows = dict_rows[encoded.indices.to_numpy(zero_copy_only=False)]
+        ts = batch["ts"].cast(pa.int64()).to_numpy()
+        values = batch["value"].to_numpy().astype(np.float32)
+        late = self.grid.add(rows, ts, values, len(self.state))
+        detections = self._drain(flush=False)
+        late_table = batch.filter(pa.array(late)) if late.any() else None
+        return StepResult(detections, late_table)
+
+    def flush(self) -> StepResult:
+        """End of input: evaluate every slot up to the newest reading."""
+        return StepResult(self._drain(flush=True))
+
+    def _drain(self, flush: bool) -> list[Detection]:
+        block = self.grid.take_closed(len(self.state), flush)
+        if block is None:
+            return []
+        out: list[Detection] = []
+        values = block.values
+        first = block.first_slot
+        pos = 0
+        while pos < values.shape[1]:
+            slot = first + pos
+            day_end = (slot // SLOTS_PER_DAY + 1) * SLOTS_PER_DAY
+            k = min(values.shape[1] - pos, day_end - slot)
+            out.extend(self._process(values[:, pos : pos + k], slot))
+            pos += k
+        return out
+
+    # -- days and baselines ------------------------------------------------------------
+
+    def _start_day(self, day: int) -> None:
+        if self.day >= 0:
+            self._finish_day()
+        self.day = day
+        date = np.datetime64(day, "D")
+        try:
+            self.day_type = int(np.asarray(day_type(date)).reshape(-1)[0])
+            self.holiday = holiday_name(date) is not None
+        except CalendarRangeError as exc:
+            log.warning("%s; using weekday/weekend as day type", exc)
+            self.day_type = int(date.astype("datetime64[D]").view(np.int64) % 7 in (2, 3))
+            self.holiday = False
+
+    def _finish_day(self) -> None:
+        st, n = self.state, len(self.state)
+        vals = np.where(st["learn"][:n], st["cur_day"][:n], np.float32(np.nan))
+        if not self.holiday and n:
+            dt = self.day_type
+            counted = np.count_nonzero(~np.isnan(vals), axis=1)
+            total = np.nansum(vals, axis=1)
+            usual = np.nansum(st["centre"][:n, dt], axis=1)
+            ready = self.baseline.ready(st, np.arange(n), dt)
+            shutdown = ready & (total < SHUTDOWN_DAY_FRACTION * usual)
+            rows = np.flatnonzero((counted >= MIN_VALID_SLOTS_TO_LEARN) & ~shutdown)
+            self.baseline.push_day(st, rows, dt, vals[rows])
+            self._refresh_levels(rows)
+        st["prev_day"][:n] = st["cur_day"][:n]
+        st["cur_day"][:n] = np.nan
+        st["learn"][:n] = True
+        self.prev_day_type = self.day_type
+
+    def _refresh_levels(self, rows: np.ndarray) -> None:
+        """Production level (busiest hour of a usual day) and the usual night level."""
+        if rows.size == 0:
+            return
+        st = self.state
+        centre = st["centre"][rows]  # rows x day type x slot
+        top = np.sort(np.nan_to_num(centre, nan=-np.inf), axis=2)[:, :, -PRODUCTION_TOP_SLOTS:]
+        with np.errstate(invalid="ignore"):
+            level = top.mean(axis=2)
+        level[~np.isfinite(level)] = np.nan
+        st["prod_level"][rows] = np.where(np.isnan(level[:, 0]), level[:, 1], level[:, 0])
+        pn = self.params["night_production"]
+        mask = in_window(
+            np.arange(SLOTS_PER_DAY)[None, :],
+            pn["window_start_slot"][rows, None],
+            pn["window_end_slot"][rows, None],
+        )
+        inside = mask[:, None, :] & ~np.isnan(centre)
+        count = inside.sum(axis=2)
+        night_mean = np.where(inside, centre, 0.0).sum(axis=2) / np.maximum(count, 1)
+        night_mean[count == 0] = -np.inf
+        level = night_mean.max(axis=1)
+        st["night_level"][rows] = np.where(np.isfinite(level), level, np.nan)
+
+    # -- the rules over one block --------------------------------------------------------
+
+    def _process(self, values: np.ndarray, first: int) -> list[Detection]:
+        day = first // SLOTS_PER_DAY
+        if day != self.day:
+            self._start_day(day)
+        n, t_len = values.shape
+        slots = np.arange(first, first + t_len, dtype=np.int64)
+        blk = _Block(
+            first,
+            values,
+            ~np.isnan(values),
+            slots,
+            slots % SLOTS_PER_DAY,
+            slot_end_ms(slots),
+            self.ids[:n],
+        )
+        st = self.state
+        st["cur_day"][:n, blk.sod] = values
+        suspended = self.context.status(blk.ids, blk.ts_end) > 0
+
+        out = self._meter_offline(blk)
+        prod = st["prod_level"][:n]
+        conds = {
+            "suspended_operation": self._suspended_cond(blk, suspended, prod),
+            "night_production": self._night_cond(blk, suspended, prod),
+            "usage_surge": self._surge_cond(blk, suspended)[0],
+        }
+        # night production is the more specific finding for the same readings
+        conds["usage_surge"] &= ~conds["night_production"]
+        learn = blk.valid & ~suspended
+        for rule, cond in conds.items():
+            exempt_ids = self._exemptions(blk, cond, rule)
+            exempt = exempt_ids != ""
+            learn &= ~cond
+            out.extend(self._episodes(rule, blk, cond & ~exempt, exempt_ids, cond & exempt))
+        st["learn"][:n, blk.sod] = learn
+        return out
+
+    def _suspended_cond(self, blk: _Block, suspended: np.ndarray, prod: np.ndarray) -> np.ndarray:
+        p = self.params["suspended_operation"]
+        n = blk.values.shape[0]
+        standby = self._standby(np.arange(n), prod)
+        return p["enabled"][:n, None] & suspended & (blk.values > standby[:, None])
+
+    def _standby(self, rows: np.ndarray, prod: np.ndarray) -> np.ndarray:
+        p = self.params["suspended_operation"]
+        return np.maximum(
+            p["standby_fraction"][rows] * np.nan_to_num(prod, nan=0.0), p["standby_floor_kwh"][rows]
+        )
+
+    def _night_cond(self, blk: _Block, suspended: np.ndarray, prod: np.ndarray) -> np.ndarray:
+        p = self.params["night_production"]
+        st, n = self.state, blk.values.shape[0]
+        window = in_window(
+            blk.sod[None, :], p["window_start_slot"][:n, None], p["window_end_slot"][:n, None]
+        )
+        with np.errstate(invalid="ignore"):
+            own_night = st["night_level"][:n] >= p["night_shift_history_fraction"][:n] * prod
+            applies = (
+                p["enabled"][:n]
+                & self.baseline.ready(st, np.arange(n), 0)
+                & (prod > 0)
+                & ~own_night
+            )
+            level = p["production_fraction"][:n] * prod
+        return applies[:, None] & window & ~suspended & (blk.values > level[:, None])
+
+    def _surge_ref(self, rows: np.ndarray, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Same-slot baseline and spread; on rest days never below the workday level."""
+        st, dt = self.state, self.day_type
+        sod = slots % SLOTS_PER_DAY
+        ref = st["centre"][rows[:, None], dt, sod[None, :]]
+        spread = st["spread"][rows[:, None], dt, sod[None, :]]
+        if dt == 1 or self.holiday:
+            ref = np.fmax(ref, st["centre"][rows[:, None], 0, sod[None, :]])
+        floor = np.maximum(SPREAD_FLOOR_FRACTION * ref, SPREAD_FLOOR_KWH)
+        return ref, np.fmax(spread, floor)
+
+    def _surge_cond(self, blk: _Block, suspended: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = self.params["usage_surge"]
+        n = blk.values.shape[0]
+        ref, spread = self._surge_ref(np.arange(n), blk.slots)
+        v = blk.values
+        with np.errstate(invalid="ignore"):
+            z = (v - ref) / spread
+            cond = (
+                p["enabled"][:n, None]
+                & ~suspended
+                & (z > p["z"][:n, None])
+                & (v > p["min_ratio"][:n, None] * ref)
+                & (v - ref > p["min_excess_kwh"][:n, None])
+            )
+        return cond, z
+
+    def _exemptions(self, blk: _Block, cond: np.ndarray, rule: str) -> np.ndarray:
+        ids = np.full(cond.shape, "", dtype=object)
+        cand = np.flatnonzero(cond.any(axis=1))
+        if cand.size:
+            ids[cand] = self.context.exemption(blk.ids[cand], blk.ts_end, rule)
+        return ids
+
+    # -- episodes into detections ------------------------------------------------------
+
+    def _episodes(
+        self, rule: str, blk: _Block, cond: np.ndarray, exempt_ids: np.ndarray, exempt: np.ndarray
+    ) -> list[Detection]:
+        p = self.params[rule]
+        n = blk.values.shape[0]
+        recovery = (
+            p["recovery_slots"][:n]
+            if "recovery_slots" in p
+            else np.full(n, NIGHT_RECOVERY_SLOTS, dtype=np.int64)
+        )
+        ev = self.trackers[rule].step(
+            self.state, cond, blk.valid, blk.values, blk.first, p["min_run_slots"][:n], recovery
+        )
+        out = self._detections(rule, ev, blk)
+        if exempt.any() or self.exempt_trackers[rule].active(self.state).any():
+            ev = self.exempt_trackers[rule].step(
+                self.state,
+                exempt,
+                blk.valid,
+                blk.values,
+                blk.first,
+                p["min_run_slots"][:n],
+                recovery,
+            )
+            at = ev.open_at - blk.first
+            by = [str(exempt_ids[r, t]) for r, t in zip(ev.open_rows, at, strict=True)]
+            out.extend(self._detections(rule, ev, blk, suppressed_by=by))
+        return out
+
+    def _detections(
+        self, rule: str, ev: EpisodeEvents, blk: _Block, suppressed_by: list[str] | None = None
+    ) -> list[Detection]:
+        out = []
+        for i, row in enumerate(ev.open_rows):
+            by = suppressed_by[i] if suppressed_by else None
+            out.append(
+                self._detection(
+                    rule,
+                    int(row),
+                    int(ev.open_start[i]),
+                    int(ev.open_at[i]),
+                    float(ev.open_mean[i]),
+                    final=False,
+                    suppressed_by=by,
+                )
+            )
+        if suppressed_by is None:
+            for i, row in enumerate(ev.close_rows):
+                out.append(
+                    self._detection(
+                        rule,
+                        int(row),
+                        int(ev.close_start[i]),
+                        int(ev.close_last[i]),
+                        float(ev.close_mean[i]),
+                        final=True,
+                        suppressed_by=None,
+                    )
+                )
+        return out
+
+    def _detection(
+        self,
+        rule: str,
+        row: int,
+        start: int,
+        last: int,
+        mean: float,
+        *,
+        final: bool,
+        suppressed_by: str | None,
+    ) -> Detection:
+        slots = last - start + 1
+        rows = np.array([row])
+        prod = float(self.state["prod_level"][row])
+        describe: dict[str, Callable[[], tuple[float, float, float, str]]] = {
+            "suspended_operation": lambda: self._describe_suspended(rows, mean, slots, prod),
+            "night_production": lambda: self._describe_night(row, mean, slots, prod),
+            "usage_surge": lambda: self._describe_surge(rows, last, mean, slots),
+        }
+        observed, baseline, score, text = describe[rule]()
+        return self._make(
+            rule,
+            row,
+            start,
+            last,
+            observed,
+            baseline,
+            score,
+            text,
+            final,
+            suppressed_by,
+            threshold_line=baseline,
+        )
+
+    def _describe_suspended(self, rows: np.ndarray, mean: float, slots: int, prod: float):
+        standby = float(self._standby(rows, np.array([prod]))[0])
+        return mean, standby, mean / standby, explain.suspended_operation(mean, standby, slots)
+
+    def _describe_night(self, row: int, mean: float, slots: int, prod: float):
+        p = self.params["night_production"]
+        window = SlotWindow(int(p["window_start_slot"][row]), int(p["window_end_slot"][row]))
+        text = explain.night_production(mean, prod, str(window).replace("-", "–"), slots)
+        return mean, prod, mean / prod, text
+
+    def _describe_surge(self, rows: np.ndarray, last: int, mean: float, slots: int):
+        ref, spread = self._surge_ref(rows, np.array([last]))
+        r, s = float(ref[0, 0]), float(spread[0, 0])
+        z = (mean - r) / s
+        return mean, r, z, explain.usage_surge(mean, r, z, slots)
+
+    def _make(
+        self,
+        rule: str,
+        row: int,
+        start: int,
+        last: int,
+        observed: float,
+        baseline: float,
+        score: float,
+        text: str,
+        final: bool,
+        suppressed_by: str | None,
+        threshold_line: float,
+    ) -> Detection:
+        return Detection(
+            rule=rule,
+            entity_id=self.state.index.ids[row],
+            county=str(self.counties[row]),
+            episode_start_ms=int(slot_start_ms(start)),
+            start_ms=int(slot_start_ms(start)),
+            end_ms=int(slot_end_ms(last)),
+            severity=str(self.params[rule]["severity"][row]),
+            score=round(float(score), 4),
+            observed=round(float(observed), 4),
+            baseline=round(float(baseline), 4),
+            thresholds=self._params_used(rule, row),
+            thresholds_version=self.thresholds.version,
+            explanation=text,
+            final=final,
+            suppressed_by=suppressed_by,
+            evidence=self._evidence(row, last, threshold_line),
+        )
+
+    def _params_used(self, rule: str, row: int) -> dict[str, object]:
+        out: dict[str, object] = {}
+        for name, arr in self.params[rule].items():
+            v = arr[row]
+            out[name] = v.item() if hasattr(v, "item") else v
+        return out
+
+    def _evidence(self, row: int, last: int, threshold: float) -> dict[str, object]:
+        """The 24 h of readings up to the detection with the baseline they were judged by."""
+        st = self.state
+        values = np.concatenate([st["prev_day"][row], st["cur_day"][row]])
+        centre = np.concatenate(
+            [st["centre"][row, self.prev_day_type], st["centre"][row, self.day_type]]
+        )
+        base = (self.day - 1) * SLOTS_PER_DAY
+        end = min(max(last - base + 1, 1), values.size)
+        begin = max(end - EVIDENCE_SLOTS, 0)
+
+        def clean(a: np.ndarray) -> list[float | None]:
+            return [None if np.isnan(x) else round(float(x), 3) for x in a]
+
+        return {
+            "unit": "kWh",
+            "slot_minutes": SLOT_MINUTES,
+            "first_end_ms": int(slot_end_ms(base + begin)),
+            "values": clean(values[begin:end]),
+            "baseline": clean(centre[begin:end]),
+            "threshold": round(float(threshold), 3) if np.isfinite(threshold) else None,
+        }
+
+    # -- meter_offline -----------------------------------------------------------------
+
+    def _meter_offline(self, blk: _Block) -> list[Detection]:
+        st, n = self.state, blk.values.shape[0]
+        p = self.params["meter_offline"]
+        gap = -(-p["max_gap_minutes"][:n] // SLOT_MINUTES)
+        last_seen = st["last_seen"][:n]
+        lv = np.maximum.accumulate(np.where(blk.valid, blk.slots[None, :], -1), axis=1)
+        lv = np.maximum(lv, last_seen[:, None])
+        cond = p["enabled"][:n, None] & (lv >= 0) & (blk.slots[None, :] - lv > gap[:, None])
+        ones = np.ones(n, dtype=np.int64)
+        ev = self.trackers["meter_offline"].step(
+            st, cond, np.ones_like(cond), np.zeros(cond.shape), blk.first, ones, ones
+        )
+        st["last_seen"][:n] = lv[:, -1]
+        out = []
+        for row, at in zip(ev.open_rows, ev.open_at, strict=True):
+            start = int(lv[row, at - blk.first]) + 1
+            st["offline_start"][row] = start
+            out.append(self._offline(int(row), start, int(at), final=False))
+        for row, last in zip(ev.close_rows, ev.close_last, strict=True):
+            out.append(self._offline(int(row), int(st["offline_start"][row]), int(last), True))
+        return out
+
+    def _offline(self, row: int, start: int, last: int, final: bool) -> Detection:
+        slots = last - start + 1
+        hours = slots * SLOT_MINUTES / 60
+        limit = float(self.params["meter_offline"]["max_gap_minutes"][row]) / 60
+        return self._make(
+            "meter_offline",
+            row,
+            start,
+            last,
+            hours,
+            limit,
+            hours / limit,
+            explain.meter_offline(slots),
+            final,
+            None,
+            threshold_line=np.nan,
+        )
+
+    # -- snapshot ----------------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        """Everything the detector knows, as bytes; restore() gives it back exactly."""
+        buf = io.BytesIO()
+        scalars = np.array([self.day, self.day_type, int(self.holiday), self.prev_day_type])
+        entities = np.frombuffer(self.state.snapshot(), dtype=np.uint8)
+        np.savez(buf, entities=entities, scalars=scalars, **self.grid.snapshot_arrays())
+        return buf.getvalue()
+
+    def restore(self, data: bytes) -> None:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            self.state.restore(npz["entities"].tobytes())
+            self.day, self.day_type, holiday, self.prev_day_type = (int(x) for x in npz["scalars"])
+            self.holiday = bool(holiday)
+            self.grid.restore_arrays({k: npz[k] for k in npz.files if k.startswith("grid.")})
+        self.counties = np.empty(0, dtype=object)
+        self.industries = np.empty(0, dtype=object)
+        self.params = {}
+        if len(self.state):
+            self._register(np.arange(len(self.state)))
+
+    def state_bytes_per_entity(self) -> float:
+        return self.state.nbytes() / max(self.state.capacity, 1)

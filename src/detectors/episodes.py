@@ -1,0 +1,180 @@
+"""Episodes: turning per-slot conditions into runs with a minimum length and a recovery.
+
+An episode opens when a condition has held for ``min_run`` valid slots in a row and ends
+after ``recovery`` valid slots without it, so one violation gives one episode and a value
+hovering at a threshold does not flap. Missing slots (NaN readings) neither extend nor
+break a run: a meter that is silent is not read as "running" or as "stopped".
+
+The tracker is vectorized over entities; it walks the slots of a block (at most a day,
+96 steps) with whole-array operations, only over the rows that have anything going on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from detectors.state import Column, EntityState
+
+
+def episode_columns(prefix: str) -> dict[str, Column]:
+    """Per-entity arrays of one rule's tracker, names prefixed with the rule."""
+    return {
+        f"{prefix}.run": Column((), "int32", 0),
+        f"{prefix}.run_start": Column((), "int64", -1),
+        f"{prefix}.active": Column((), "bool", False),
+        f"{prefix}.episode_start": Column((), "int64", -1),
+        f"{prefix}.quiet": Column((), "int32", 0),
+        f"{prefix}.last_true": Column((), "int64", -1),
+        f"{prefix}.sum": Column((), "float64", 0.0),
+        f"{prefix}.count": Column((), "int32", 0),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeEvents:
+    """Episodes that opened or ended in a block (arrays aligned per event)."""
+
+    open_rows: np.ndarray
+    open_start: np.ndarray  # global slot of the episode's first abnormal slot
+    open_at: np.ndarray  # global slot at which it reached the minimum run
+    open_mean: np.ndarray  # mean observed value over the run so far
+    close_rows: np.ndarray
+    close_start: np.ndarray
+    close_last: np.ndarray  # last abnormal slot
+    close_mean: np.ndarray
+
+    @staticmethod
+    def empty() -> EpisodeEvents:
+        e = np.empty(0, dtype=np.int64)
+        f = np.empty(0, dtype=np.float64)
+        return EpisodeEvents(e, e, e, f, e, e, e, f)
+
+
+class EpisodeTracker:
+    """Per-rule run/episode state kept in an :class:`EntityState` under ``prefix``."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def _col(self, state: EntityState, name: str) -> np.ndarray:
+        return state[f"{self.prefix}.{name}"]
+
+    def active(self, state: EntityState) -> np.ndarray:
+        return self._col(state, "active")[: len(state)]
+
+    def step(
+        self,
+        state: EntityState,
+        cond: np.ndarray,
+        valid: np.ndarray,
+        observed: np.ndarray,
+        first_slot: int,
+        min_run: np.ndarray,
+        recovery: np.ndarray,
+    ) -> EpisodeEvents:
+        """Advance every entity over a block of T slots.
+
+        ``cond``, ``valid`` and ``observed`` are (entities x T) for rows 0..n-1 of the state;
+        ``min_run`` and ``recovery`` are per-entity arrays.
+        """
+        n, t_len = cond.shape
+        run = self._col(state, "run")
+        active = self._col(state, "active")
+        busy = cond.any(axis=1) | active[:n] | (run[:n] > 0)
+        rows = np.flatnonzero(busy)
+        if rows.size == 0:
+            return EpisodeEvents.empty()
+        c = cond[rows] & valid[rows]
+        v = valid[rows]
+        obs = observed[rows]
+        r_run = run[rows].copy()
+        r_run_start = self._col(state, "run_start")[rows].copy()
+        r_active = active[rows].copy()
+        r_ep_start = self._col(state, "episode_start")[rows].copy()
+        r_quiet = self._col(state, "quiet")[rows].copy()
+        r_last = self._col(state, "last_true")[rows].copy()
+        r_sum = self._col(state, "sum")[rows].copy()
+        r_count = self._col(state, "count")[rows].copy()
+        r_min = min_run[rows]
+        r_rec = recovery[rows]
+        opens: list[tuple[np.ndarray, ...]] = []
+        closes: list[tuple[np.ndarray, ...]] = []
+        for t in range(t_len):
+            slot = first_slot + t
+            ct = c[:, t]
+            off = v[:, t] & ~ct
+            # condition holds: extend the run
+            new_run = ct & (r_run == 0)
+            r_run_start[new_run] = slot
+            r_run[ct] += 1
+            r_last[ct] = slot
+            r_quiet[ct] = 0
+            x = np.where(ct, obs[:, t], 0.0)
+            r_sum += x
+            r_count += ct
+            # an inactive run before reaching min_run only accumulates its own values
+            opening = ct & ~r_active & (r_run >= r_min)
+            if opening.any():
+                r_active[opening] = True
+                r_ep_start[opening] = r_run_start[opening]
+                idx = np.flatnonzero(opening)
+                opens.append(
+                    (
+                        rows[idx],
+                        r_ep_start[idx],
+                        np.full(idx.size, slot),
+                        r_sum[idx] / np.maximum(r_count[idx], 1),
+                    )
+                )
+            # condition does not hold on a valid slot: break the run, count recovery
+            r_run[off] = 0
+            idle = off & ~r_active
+            r_sum[idle] = 0.0
+            r_count[idle] = 0
+            r_quiet[off & r_active] += 1
+            closing = off & r_active & (r_quiet >= r_rec)
+            if closing.any():
+                idx = np.flatnonzero(closing)
+                closes.append(
+                    (
+                        rows[idx],
+                        r_ep_start[idx],
+                        r_last[idx].copy(),
+                        r_sum[idx] / np.maximum(r_count[idx], 1),
+                    )
+                )
+                r_active[idx] = False
+                r_quiet[idx] = 0
+                r_sum[idx] = 0.0
+                r_count[idx] = 0
+        self._col(state, "run")[rows] = r_run
+        self._col(state, "run_start")[rows] = r_run_start
+        active[rows] = r_active
+        self._col(state, "episode_start")[rows] = r_ep_start
+        self._col(state, "quiet")[rows] = r_quiet
+        self._col(state, "last_true")[rows] = r_last
+        self._col(state, "sum")[rows] = r_sum
+        self._col(state, "count")[rows] = r_count
+        return _collect(opens, closes)
+
+
+def _collect(
+    opens: list[tuple[np.ndarray, ...]], closes: list[tuple[np.ndarray, ...]]
+) -> EpisodeEvents:
+    def cat(parts: list[tuple[np.ndarray, ...]], i: int, dtype: type) -> np.ndarray:
+        if not parts:
+            return np.empty(0, dtype=dtype)
+        return np.concatenate([p[i] for p in parts]).astype(dtype)
+
+    return EpisodeEvents(
+        cat(opens, 0, np.int64),
+        cat(opens, 1, np.int64),
+        cat(opens, 2, np.int64),
+        cat(opens, 3, np.float64),
+        cat(closes, 0, np.int64),
+        cat(closes, 1, np.int64),
+        cat(closes, 2, np.int64),
+        cat(closes, 3, np.float64),
+    )

@@ -1,0 +1,91 @@
+"""The slot grid: readings of a batch scattered into an (entity row x slot) matrix.
+
+Readings arrive in batches of any size and order. The grid holds the slots that may still
+receive readings (the allowed lateness behind the newest reading, the watermark) and hands
+out the slots that have closed as one dense float32 block per call, NaN where an entity
+sent nothing. A reading for a slot that has already closed is reported as too late.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ingest.normalize import slot_index
+from ingest.schema import CST_OFFSET_MS, SLOT_MS
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedBlock:
+    """Closed slots [first_slot, first_slot + values.shape[1]) for rows 0..n-1."""
+
+    first_slot: int
+    values: np.ndarray  # float32, (rows, slots), NaN = no reading
+
+
+class SlotGrid:
+    """Open-slot buffer with an event-time watermark."""
+
+    def __init__(self, lateness_ms: int) -> None:
+        self.lateness_ms = lateness_ms
+        self.open_base = -1  # first slot not handed out yet; -1 before the first reading
+        self.open_vals = np.empty((0, 0), dtype=np.float32)
+        self.watermark_ms = np.iinfo(np.int64).min
+
+    def add(
+        self, rows: np.ndarray, ts_ms: np.ndarray, values: np.ndarray, n_rows: int
+    ) -> np.ndarray:
+        """Scatter readings; returns the mask of readings whose slot had already closed."""
+        if ts_ms.size == 0:
+            return np.zeros(0, dtype=bool)
+        slots = slot_index(ts_ms)
+        if self.open_base < 0:
+            self.open_base = int(slot_index(np.array([ts_ms.min() - self.lateness_ms]))[0])
+        self.watermark_ms = max(self.watermark_ms, int(ts_ms.max()))
+        late = slots < self.open_base
+        keep = ~late
+        end = max(self.open_base + self.open_vals.shape[1], int(slots.max()) + 1)
+        self._resize(n_rows, end - self.open_base)
+        self.open_vals[rows[keep], slots[keep] - self.open_base] = values[keep]
+        return late
+
+    def _resize(self, n_rows: int, width: int) -> None:
+        old = self.open_vals
+        if old.shape[0] >= n_rows and old.shape[1] >= width:
+            return
+        new = np.full((max(n_rows, old.shape[0]), max(width, old.shape[1])), np.nan, np.float32)
+        new[: old.shape[0], : old.shape[1]] = old
+        self.open_vals = new
+
+    def closable_until(self, flush: bool = False) -> int:
+        """First slot that is still open: slots before it may not receive readings any more."""
+        if self.open_base < 0:
+            return -1
+        horizon = self.watermark_ms if flush else self.watermark_ms - self.lateness_ms
+        # slot s closes when its end, (s + 1) * SLOT_MS - CST_OFFSET_MS, is <= horizon
+        return (horizon + CST_OFFSET_MS) // SLOT_MS
+
+    def take_closed(self, n_rows: int, flush: bool = False) -> ClosedBlock | None:
+        """Hand out every closed slot; they leave the grid."""
+        if self.open_base < 0:
+            return None
+        until = min(self.closable_until(flush), self.open_base + self.open_vals.shape[1])
+        k = until - self.open_base
+        if k <= 0:
+            return None
+        self._resize(n_rows, self.open_vals.shape[1])
+        block = ClosedBlock(self.open_base, self.open_vals[:n_rows, :k].copy())
+        self.open_vals = self.open_vals[:, k:].copy()
+        self.open_base = until
+        return block
+
+    def snapshot_arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "grid.open_vals": self.open_vals,
+            "grid.scalars": np.array([self.open_base, self.watermark_ms], dtype=np.int64),
+        }
+
+    def restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        self.open_vals = np.array(arrays["grid.open_vals"], dtype=np.float32)
+        self.open_base, self.watermark_ms = (int(x) for x in arrays["grid.scalars"])

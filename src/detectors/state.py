@@ -1,0 +1,136 @@
+"""Columnar per-entity state: dense arrays indexed by entity row, snapshot-able to bytes.
+
+Rows are assigned in first-seen order and never reused, so a row number is a stable key
+inside one state. Arrays grow by doubling as entities appear. A snapshot records the
+parameters that shaped the arrays (slot size, history length, ...); restoring it under
+other parameters is refused instead of silently reusing state of another shape.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dianyan.errors import DianyanError
+
+
+class StateMismatchError(DianyanError):
+    """A snapshot was made under other parameters; start fresh state or restore the old config."""
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One per-entity array: trailing shape, dtype and the value new rows start with."""
+
+    tail: tuple[int, ...]
+    dtype: str
+    fill: Any
+
+
+class EntityIndex:
+    """Entity id -> dense row number."""
+
+    def __init__(self, ids: Iterable[str] = ()) -> None:
+        self._ids: list[str] = []
+        self._index = pd.Index([], dtype=object)
+        self.add(list(ids))
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @property
+    def ids(self) -> list[str]:
+        return self._ids
+
+    def add(self, ids: list[str]) -> np.ndarray:
+        """Rows of ``ids``, appending unknown ones; vectorized via a pandas index."""
+        if not ids:
+            return np.empty(0, dtype=np.int64)
+        rows = self._index.get_indexer(ids)
+        missing = rows < 0
+        if missing.any():
+            new = list(dict.fromkeys(np.asarray(ids, dtype=object)[missing].tolist()))
+            self._ids.extend(new)
+            self._index = pd.Index(self._ids, dtype=object)
+            rows = self._index.get_indexer(ids)
+        return rows.astype(np.int64)
+
+    def get(self, ids: list[str]) -> np.ndarray:
+        """Rows of ``ids``; -1 for unknown ones."""
+        return self._index.get_indexer(ids).astype(np.int64)
+
+
+class EntityState:
+    """A set of named per-entity arrays that grow together with an :class:`EntityIndex`."""
+
+    def __init__(self, columns: dict[str, Column], params: dict[str, Any]) -> None:
+        self.columns = columns
+        self.params = params
+        self.index = EntityIndex()
+        self.capacity = 0
+        self.arrays: dict[str, np.ndarray] = {}
+        self._allocate(64)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.arrays[name]
+
+    def _allocate(self, capacity: int) -> None:
+        for name, col in self.columns.items():
+            new = np.full((capacity, *col.tail), col.fill, dtype=col.dtype)
+            old = self.arrays.get(name)
+            if old is not None:
+                new[: old.shape[0]] = old
+            self.arrays[name] = new
+        self.capacity = capacity
+
+    def rows_for(self, ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of ``ids`` (adding new entities) and the rows that were new."""
+        before = len(self.index)
+        rows = self.index.add(ids)
+        if len(self.index) > self.capacity:
+            cap = self.capacity
+            while cap < len(self.index):
+                cap *= 2
+            self._allocate(cap)
+        return rows, np.arange(before, len(self.index), dtype=np.int64)
+
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.arrays.values())
+
+    def snapshot(self) -> bytes:
+        """All arrays (trimmed to the used rows), the entity ids and the shaping params."""
+        n = len(self.index)
+        buf = io.BytesIO()
+        meta = json.dumps({"params": self.params, "ids": self.index.ids}, sort_keys=True)
+        np.savez(
+            buf,
+            __meta__=np.frombuffer(meta.encode(), dtype=np.uint8),
+            **{k: v[:n] for k, v in self.arrays.items()},
+        )
+        return buf.getvalue()
+
+    def restore(self, data: bytes) -> None:
+        """Load a snapshot made under the same params; refuse any other."""
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            meta = json.loads(bytes(npz["__meta__"]).decode())
+            if meta["params"] != self.params:
+                raise StateMismatchError(
+                    f"state snapshot was made with {meta['params']}, current parameters are "
+                    f"{self.params}; discard the snapshot or restore the old configuration."
+                )
+            self.index = EntityIndex(meta["ids"])
+            self.arrays = {}
+            n = len(self.index)
+            self.capacity = 0
+            self._allocate(max(64, n))
+            for name in self.columns:
+                self.arrays[name][:n] = npz[name]
