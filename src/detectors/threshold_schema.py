@@ -218,6 +218,7 @@ RULES: dict[str, RuleSpec] = {
                 above=True,
             ),
             _run_slots(4),
+            _recovery_slots(4),
         ),
         _rule(
             "usage_surge",
