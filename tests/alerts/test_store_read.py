@@ -92,3 +92,11 @@ def test_state_labels_pair_chinese_and_english() -> None:
     assert AlertState.CLEARED.label == "销警 / Cleared"
     assert len({s.zh for s in AlertState}) == len(AlertState)
     assert [s.is_open for s in AlertState] == [s is not AlertState.CLEARED for s in AlertState]
+
+
+def test_region_docstring_examples_hold() -> None:
+    import doctest
+
+    import alerts.region
+
+    assert doctest.testmod(alerts.region).failed == 0
