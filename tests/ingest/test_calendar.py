@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime
+import doctest
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import ingest.calendar
 from dianyan.errors import CalendarRangeError
 from ingest.calendar import COVERED_YEARS, day_type, holiday_name, is_workday
 
@@ -97,3 +99,9 @@ def test_vectorized_matches_one_by_one(days: list[datetime.date]) -> None:
     for d in days:
         if holiday_name(d) is not None:
             assert not is_workday(d)
+
+
+def test_docstring_examples_run() -> None:
+    result = doctest.testmod(ingest.calendar)
+    assert result.attempted > 0
+    assert result.failed == 0
