@@ -181,11 +181,18 @@ class Registry:
     # --- timelines ---------------------------------------------------------------------
 
     def status_at(self, rows: np.ndarray, ts_ms: np.ndarray) -> np.ndarray:
-        """0 normal, 1 suspended, 2 closed per (row, ts); unknown rows (-1) are normal."""
+        """0 normal, 1 suspended, 2 closed per (row, ts); unknown rows (-1) are normal.
+
+        ``rows`` and ``ts_ms`` broadcast, e.g. ``rows[:, None]`` by ``slot_end_ms[None, :]``.
+        """
         hit = self._status_index.covering(self._known(rows), ts_ms)
         if self._statuses.code.size == 0:
             return np.zeros(hit.shape, np.int8)
         return np.where(hit >= 0, self._statuses.code[np.maximum(hit, 0)], NORMAL).astype(np.int8)
+
+    def status_entity_rows(self) -> np.ndarray:
+        """Sorted rows that have any status interval (all others are always normal)."""
+        return np.unique(self._statuses.row)
 
     @property
     def exemption_ids(self) -> np.ndarray:

@@ -332,3 +332,14 @@ def test_docstring_examples_run() -> None:
 
 def test_row_of_accepts_arrow_arrays(registry: Registry) -> None:
     assert registry.row_of(pa.array(["e2", None, "e1"])).tolist() == [1, -1, 0]
+
+
+def test_queries_broadcast_entities_by_slots(registry: Registry) -> None:
+    rows = registry.row_of(["e1", "e2", "ghost"])
+    slots = np.array([ms("2026-03-10T12:00"), ms("2026-05-01T12:00"), ms("2026-06-02T00:00")])
+    status = registry.status_at(rows[:, None], slots[None, :])
+    assert status.tolist() == [[1, 0, 2], [0, 0, 0], [0, 0, 0]]
+    hits = registry.exempt_at(rows[:, None], slots[None, :], "night_production")
+    ids = np.where(hits >= 0, registry.exemption_ids[np.maximum(hits, 0)], "")
+    assert ids.tolist() == [["x1", "x2", ""], ["", "x2", ""], ["", "", ""]]
+    assert registry.entity_ids[registry.status_entity_rows()].tolist() == ["e1", "e3"]
