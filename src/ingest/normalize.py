@@ -164,6 +164,8 @@ class RegisterNormalizer:
         if pa.types.is_dictionary(metric.type):
             metric = metric.cast(pa.string())
         is_register = pc.fill_null(pc.equal(metric, REGISTER_METRIC), False)
+        if not pc.any(is_register).as_py():
+            return table, REJECT_SCHEMA.empty_table()
         passthrough = table.filter(pc.invert(is_register))
         converted, rejected = self._convert(table.filter(is_register))
         readings = pa.concat_tables([passthrough.cast(READING_SCHEMA), converted])
