@@ -11,6 +11,8 @@ from typing import Protocol
 
 import numpy as np
 
+from ingest.registry import Registry
+
 UNKNOWN_COUNTY = "000000"
 UNKNOWN_INDUSTRY = "unknown"
 NORMAL, SUSPENDED, CLOSED = 0, 1, 2
@@ -42,3 +44,41 @@ class NoRegistry:
 
     def exemption(self, entity_ids: np.ndarray, slot_end_ms: np.ndarray, rule: str) -> np.ndarray:
         return np.full((len(entity_ids), len(slot_end_ms)), "", dtype=object)
+
+
+class RegistryContext:
+    """Entity context backed by the entity registry (master data, status, exemptions)."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self._status_rows = registry.status_entity_rows()
+
+    def describe(self, entity_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        rows = self.registry.row_of(entity_ids)
+        known = rows >= 0
+        safe = np.maximum(rows, 0)
+        county = np.where(
+            known, self.registry.county[safe] if len(self.registry) else "", UNKNOWN_COUNTY
+        )
+        industry = np.where(
+            known, self.registry.industry[safe] if len(self.registry) else "", UNKNOWN_INDUSTRY
+        )
+        return county.astype(object), industry.astype(object)
+
+    def status(self, entity_ids: np.ndarray, slot_end_ms: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(entity_ids), len(slot_end_ms)), dtype=np.int8)
+        if self._status_rows.size == 0 or len(entity_ids) == 0:
+            return out
+        rows = self.registry.row_of(entity_ids)
+        some = np.flatnonzero(np.isin(rows, self._status_rows))
+        if some.size:
+            out[some] = self.registry.status_at(rows[some, None], slot_end_ms[None, :])
+        return out
+
+    def exemption(self, entity_ids: np.ndarray, slot_end_ms: np.ndarray, rule: str) -> np.ndarray:
+        rows = self.registry.row_of(entity_ids)
+        found = self.registry.exempt_at(rows[:, None], slot_end_ms[None, :], rule)
+        ids = np.asarray(self.registry.exemption_ids, dtype=object)
+        return np.where(found >= 0, ids[np.maximum(found, 0)] if ids.size else "", "").astype(
+            object
+        )

@@ -6,7 +6,9 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from dianyan.alerts_cli import add_alerts_parser
 from dianyan.errors import DianyanError
+from dianyan.run_cli import add_run_parser
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -36,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=7)
     sim.add_argument("--out", default="out/sim")
     sim.set_defaults(handler=_cmd_simulate)
+
+    add_run_parser(sub)
+    add_alerts_parser(sub)
     return parser
 
 

@@ -1,0 +1,199 @@
+"""Detection quality: simulate a province with labelled events, replay it, score the alerts.
+
+Scenarios have permanent ids; a scenario never changes its size or seed once published
+(add a new id instead). Matching is per episode: an episode (rule, entity, episode start,
+end) matches a labelled event of the same rule and entity when their time spans overlap.
+
+- precision = matched episodes / episodes; recall = detected events / events
+- median_delay_slots = slots from the event start until the episode opened, minus the
+  rule's minimum run (how long after the minimum run the alert came)
+- benign_alerts = episodes of any rule overlapping a benign look-alike of the same entity
+
+Tolerances (targets of issue 3): precision >= 0.95 and recall >= 0.95 per rule,
+benign_alerts == 0, median delay <= 2 slots.
+
+    python benchmarks/detection_quality.py [--scenario ID] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pandas as pd
+
+from alerts.store import SqliteAlertStore
+from detectors.thresholds import Thresholds, load_thresholds
+from dianyan.pipeline import Pipeline
+from ingest.deadletter import MemoryDeadLetter
+from ingest.registry import Registry
+from ingest.schema import SLOT_MS
+from ingest.simulator import simulate
+
+SCENARIOS = {
+    "elec-default-v1": {"counties": 3, "enterprises": 300, "days": 35, "seed": 7},
+    "elec-province-v1": {"counties": 8, "enterprises": 2000, "days": 56, "seed": 11},
+}
+ELECTRICITY_RULES = ("suspended_operation", "night_production", "usage_surge", "meter_offline")
+TARGET = {"precision": 0.95, "recall": 0.95, "median_delay_slots": 2.0}
+
+
+def episodes_from_store(store: SqliteAlertStore) -> pd.DataFrame:
+    """One row per detected episode (rule, entity, start, end, opened_at)."""
+    rows: dict[tuple[str, str, int], dict] = {}
+    for alert in store.list_alerts():
+        for d in store.detections_of(alert.id):
+            key = (d.rule, d.entity_id, d.episode_start_ms)
+            row = rows.setdefault(
+                key,
+                {
+                    "rule": d.rule,
+                    "entity_id": d.entity_id,
+                    "start_ms": d.episode_start_ms,
+                    "end_ms": d.end_ms,
+                    "opened_ms": d.end_ms,
+                    "min_run": _min_run(d),
+                },
+            )
+            row["end_ms"] = max(row["end_ms"], d.end_ms)
+            if not d.final:
+                row["opened_ms"] = d.end_ms
+    return pd.DataFrame(
+        list(rows.values()),
+        columns=["rule", "entity_id", "start_ms", "end_ms", "opened_ms", "min_run"],
+    )
+
+
+def _min_run(d) -> int:
+    if d.rule == "meter_offline":
+        return int(-(-int(d.thresholds["max_gap_minutes"]) // 15)) + 1
+    return int(d.thresholds.get("min_run_slots", 1))
+
+
+def load_truth(path: Path) -> pd.DataFrame:
+    truth = pd.read_csv(path, dtype={"entity_id": str, "county": str})
+    for col in ("start", "end"):
+        truth[col + "_ms"] = (
+            pd.to_datetime(truth[col], utc=True).astype("datetime64[ms, UTC]").astype("int64")
+        )
+    return truth
+
+
+def _overlaps(a_start: int, a_end: int, b_start: int, b_end: int) -> bool:
+    return a_start < b_end and b_start < a_end
+
+
+def score(episodes: pd.DataFrame, truth: pd.DataFrame, rules: tuple[str, ...]) -> dict:
+    events = truth[truth["category"] == "violation"]
+    benign = truth[truth["category"] == "benign"]
+    ev_by = defaultdict(list)
+    for e in events.itertuples():
+        ev_by[(e.label, e.entity_id)].append(e)
+    ep_by = defaultdict(list)
+    for p in episodes.itertuples():
+        ep_by[(p.rule, p.entity_id)].append(p)
+    result = {}
+    for rule in rules:
+        eps = episodes[episodes["rule"] == rule]
+        evs = events[events["label"] == rule]
+        matched = sum(
+            any(
+                _overlaps(p.start_ms, p.end_ms, e.start_ms, e.end_ms)
+                for e in ev_by[(rule, p.entity_id)]
+            )
+            for p in eps.itertuples()
+        )
+        delays, detected = [], 0
+        for e in evs.itertuples():
+            hits = [
+                p
+                for p in ep_by[(rule, e.entity_id)]
+                if _overlaps(p.start_ms, p.end_ms, e.start_ms, e.end_ms)
+            ]
+            if hits:
+                detected += 1
+                first = min(hits, key=lambda p: p.opened_ms)
+                delays.append((first.opened_ms - e.start_ms) / SLOT_MS - first.min_run)
+        result[rule] = {
+            "precision": round(matched / len(eps), 4) if len(eps) else None,
+            "recall": round(detected / len(evs), 4) if len(evs) else None,
+            "median_delay_slots": statistics.median(delays) if delays else None,
+            "alerts": len(eps),
+            "events": len(evs),
+        }
+    benign_hits = []
+    for b in benign.itertuples():
+        for p in episodes[episodes["entity_id"] == b.entity_id].itertuples():
+            if _overlaps(p.start_ms, p.end_ms, b.start_ms, b.end_ms):
+                benign_hits.append((b.label, p.rule, b.entity_id))
+    return {"rules": result, "benign_alerts": len(benign_hits), "benign_hits": benign_hits}
+
+
+def run_scenario(scenario: str, thresholds: Thresholds, workdir: Path) -> dict:
+    size = SCENARIOS[scenario]
+    t0 = time.perf_counter()
+    simulate(out_dir=workdir, **size)
+    sim_s = time.perf_counter() - t0
+    registry = Registry.load(workdir / "registry")
+    with SqliteAlertStore(workdir / "alerts.sqlite") as store:
+        pipeline = Pipeline(thresholds, store, MemoryDeadLetter(), registry=registry)
+        summary = pipeline.run(workdir / "readings.parquet")
+        episodes = episodes_from_store(store)
+    report = score(episodes, load_truth(workdir / "truth.csv"), ELECTRICITY_RULES)
+    report.update(
+        {
+            "scenario": scenario,
+            "seed": size["seed"],
+            "size": size,
+            "simulate_seconds": round(sim_s, 2),
+            "replay_seconds": round(summary.seconds, 2),
+            "thresholds_version": thresholds.version,
+        }
+    )
+    return report
+
+
+def print_report(report: dict) -> None:
+    print(f"scenario {report['scenario']} (seed {report['seed']}, {report['size']})")
+    print(f"{'rule':<22}{'precision':>10}{'recall':>8}{'delay':>7}{'alerts':>8}{'events':>8}")
+    for rule, r in report["rules"].items():
+
+        def fmt(x):
+            return "-" if x is None else f"{x:.3f}" if isinstance(x, float) else str(x)
+
+        print(
+            f"{rule:<22}{fmt(r['precision']):>10}{fmt(r['recall']):>8}"
+            f"{fmt(r['median_delay_slots']):>7}{r['alerts']:>8}{r['events']:>8}"
+        )
+    print(f"benign look-alikes alerted: {report['benign_alerts']}")
+    for hit in report["benign_hits"][:20]:
+        print("  ", hit)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--scenario", default="elec-default-v1", choices=sorted(SCENARIOS))
+    ap.add_argument("--thresholds", default="config/thresholds.yaml")
+    ap.add_argument("--json", help="write the report to this file")
+    ap.add_argument("--workdir", help="keep the simulated files here")
+    args = ap.parse_args(argv)
+    thresholds = load_thresholds(args.thresholds)
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(args.workdir or tmp)
+        report = run_scenario(args.scenario, thresholds, workdir)
+    print_report(report)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        out = {k: v for k, v in report.items() if k != "benign_hits"}
+        Path(args.json).write_text(json.dumps(out, indent=2, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Every Prometheus metric of dianyan, declared in one place against a given registry.
+
+Tests pass their own ``CollectorRegistry``; the service uses a fresh one per process so
+nothing leaks between pipelines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+BATCH_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    registry: CollectorRegistry
+    readings_accepted: Counter
+    readings_rejected: Counter
+    detections: Counter
+    alerts: Counter
+    alerts_open: Gauge
+    batch_seconds: Histogram
+    event_time_lag: Gauge
+    watermark: Gauge
+    thresholds: Info
+    thresholds_reloads: Counter
+    entities: Gauge
+    state_bytes: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry | None = None) -> Metrics:
+        r = registry if registry is not None else CollectorRegistry()
+        return cls(
+            registry=r,
+            readings_accepted=Counter(
+                "dianyan_readings_accepted",
+                "Readings accepted by validation",
+                ["metric"],
+                registry=r,
+            ),
+            readings_rejected=Counter(
+                "dianyan_readings_rejected", "Readings rejected, by reason", ["reason"], registry=r
+            ),
+            detections=Counter(
+                "dianyan_detections",
+                "Detections by rule and kind (open, final, suppressed)",
+                ["rule", "kind"],
+                registry=r,
+            ),
+            alerts=Counter(
+                "dianyan_alerts",
+                "Alert store outcomes by rule (created, absorbed, extended, duplicate, suppressed)",
+                ["rule", "outcome"],
+                registry=r,
+            ),
+            alerts_open=Gauge(
+                "dianyan_alerts_open",
+                "Alerts not yet cleared, by rule and state",
+                ["rule", "state"],
+                registry=r,
+            ),
+            batch_seconds=Histogram(
+                "dianyan_batch_seconds",
+                "Wall time to process one input batch",
+                buckets=BATCH_BUCKETS,
+                registry=r,
+            ),
+            event_time_lag=Gauge(
+                "dianyan_event_time_lag_seconds",
+                "Wall clock minus the newest reading time processed (large during replays)",
+                registry=r,
+            ),
+            watermark=Gauge(
+                "dianyan_watermark_timestamp_seconds",
+                "Newest reading time seen (UTC epoch s)",
+                registry=r,
+            ),
+            thresholds=Info(
+                "dianyan_thresholds", "The thresholds file in force and its version", registry=r
+            ),
+            thresholds_reloads=Counter(
+                "dianyan_thresholds_reloads",
+                "Thresholds reload attempts by result",
+                ["result"],
+                registry=r,
+            ),
+            entities=Gauge("dianyan_entities", "Entities with detector state", registry=r),
+            state_bytes=Gauge(
+                "dianyan_detector_state_bytes", "Bytes of detector state", registry=r
+            ),
+        )
