@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dianyan.alerts_cli import add_alerts_parser
 from dianyan.errors import DianyanError
 from dianyan.run_cli import add_run_parser
+from dianyan.users_cli import add_users_parser
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_run_parser(sub)
     add_alerts_parser(sub)
+    add_users_parser(sub)
     return parser
 
 
