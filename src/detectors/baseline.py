@@ -33,19 +33,67 @@ def baseline_columns(history_days: int) -> dict[str, Column]:
     }
 
 
-def _nan_median_last_axis(x: np.ndarray, min_count: int) -> np.ndarray:
-    """Median along the last axis ignoring NaN; NaN where fewer than ``min_count`` values."""
-    s = np.sort(x, axis=-1)  # NaN sorts last
-    count = np.count_nonzero(~np.isnan(x), axis=-1)
-    lo = np.maximum(count - 1, 0) // 2
-    hi = count // 2
-    hi = np.minimum(hi, x.shape[-1] - 1)
-    med = 0.5 * (
-        np.take_along_axis(s, lo[..., None], axis=-1)[..., 0]
-        + np.take_along_axis(s, hi[..., None], axis=-1)[..., 0]
-    )
-    med[count < max(min_count, 1)] = np.nan
+def _network(size: int) -> list[tuple[int, int]]:
+    """Compare-exchange pairs of Batcher's odd-even merge sort for ``size`` inputs.
+
+    Built for the next power of two; pairs touching the padding (which would hold +inf,
+    the largest value) are dropped, which leaves a valid network for ``size``.
+    """
+    n = 1 << max(size - 1, 0).bit_length()
+    pairs: list[tuple[int, int]] = []
+    p = 1
+    while p < n:
+        k = p
+        while k >= 1:
+            for j in range(k % p, n - k, 2 * k):
+                for i in range(min(k, n - j - k)):
+                    a, b = i + j, i + j + k
+                    if a // (2 * p) == b // (2 * p) and b < size:
+                        pairs.append((a, b))
+            k //= 2
+        p *= 2
+    return pairs
+
+
+def _sort_columns(cols: list[np.ndarray]) -> None:
+    """Sort element-wise across a list of equally shaped arrays, in place."""
+    for a, b in _network(len(cols)):
+        lo = np.minimum(cols[a], cols[b])
+        np.maximum(cols[a], cols[b], out=cols[b])
+        cols[a] = lo
+
+
+def _median_of_sorted(cols: list[np.ndarray], count: np.ndarray, min_count: int) -> np.ndarray:
+    """Median of the first ``count`` entries of sorted columns; NaN below ``min_count``."""
+    med = np.full(count.shape, np.nan, dtype=cols[0].dtype)
+    for c in range(max(min_count, 1), len(cols) + 1):
+        hit = count == c
+        if hit.any():
+            value = 0.5 * (cols[(c - 1) // 2] + cols[c // 2])
+            med = np.where(hit, value, med)
     return med
+
+
+def robust_centre_spread(history: np.ndarray, min_count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Median and MAD across axis 1 of ``history`` (rows x K x slots), ignoring NaN.
+
+    A sorting network over the K history columns: a few whole-array min/max operations
+    instead of a sort per (row, slot).
+    """
+    cols = []
+    count = np.zeros((history.shape[0], history.shape[2]), dtype=np.int16)
+    for k in range(history.shape[1]):
+        col = np.array(history[:, k], dtype=history.dtype, order="C")
+        missing = np.isnan(col)
+        col[missing] = np.inf
+        count += ~missing
+        cols.append(col)
+    _sort_columns(cols)
+    med = _median_of_sorted(cols, count, min_count)
+    dev = [np.abs(c - med) for c in cols]  # +inf stays +inf and sorts last again
+    _sort_columns(dev)
+    mad = _median_of_sorted(dev, count, min_count)
+    return med, mad
 
 
 class SeasonalBaseline:
@@ -69,10 +117,10 @@ class SeasonalBaseline:
         self.refresh(state, rows, day_type)
 
     def refresh(self, state: EntityState, rows: np.ndarray, day_type: int) -> None:
-        hist = np.swapaxes(state["hist"][rows, day_type], 1, 2)  # rows x slot x history
-        centre = _nan_median_last_axis(hist, self.min_history_days)
-        dev = np.abs(hist - centre[..., None])
-        mad = _nan_median_last_axis(dev, self.min_history_days)
+        n = len(state)
+        everyone = rows.size == n and n > 0 and rows[0] == 0 and rows[-1] == n - 1
+        history = state["hist"][:n, day_type] if everyone else state["hist"][rows, day_type]
+        centre, mad = robust_centre_spread(history, self.min_history_days)
         state["centre"][rows, day_type] = centre
         state["spread"][rows, day_type] = mad * MAD_TO_SIGMA
 

@@ -275,8 +275,7 @@ class ElectricityDetector:
         conds["usage_surge"] &= ~conds["night_production"]
         learn = blk.valid & ~suspended
         for rule, cond in conds.items():
-            exempt_ids = self._exemptions(blk, cond, rule)
-            exempt = exempt_ids != ""
+            exempt, exempt_ids = self._exemptions(blk, cond, rule)
             learn &= ~cond
             out.extend(self._episodes(rule, blk, cond & ~exempt, exempt_ids, cond & exempt))
         st["learn"][:n, blk.sod] = learn
@@ -338,17 +337,29 @@ class ElectricityDetector:
             )
         return cond, z
 
-    def _exemptions(self, blk: _Block, cond: np.ndarray, rule: str) -> np.ndarray:
-        ids = np.full(cond.shape, "", dtype=object)
+    def _exemptions(
+        self, blk: _Block, cond: np.ndarray, rule: str
+    ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+        """Where an approved exemption covers a flagged slot, and its id per (row, slot)."""
+        exempt = np.zeros(cond.shape, dtype=bool)
+        by_row: dict[int, np.ndarray] = {}
         cand = np.flatnonzero(cond.any(axis=1))
         if cand.size:
-            ids[cand] = self.context.exemption(blk.ids[cand], blk.ts_end, rule)
-        return ids
+            ids = self.context.exemption(blk.ids[cand], blk.ts_end, rule)
+            hit = ids != ""
+            exempt[cand] = hit
+            by_row = {int(cand[i]): ids[i] for i in np.flatnonzero(hit.any(axis=1))}
+        return exempt, by_row
 
     # -- episodes into detections ------------------------------------------------------
 
     def _episodes(
-        self, rule: str, blk: _Block, cond: np.ndarray, exempt_ids: np.ndarray, exempt: np.ndarray
+        self,
+        rule: str,
+        blk: _Block,
+        cond: np.ndarray,
+        exempt_ids: dict[int, np.ndarray],
+        exempt: np.ndarray,
     ) -> list[Detection]:
         p = self.params[rule]
         n = blk.values.shape[0]
@@ -372,7 +383,7 @@ class ElectricityDetector:
                 recovery,
             )
             at = ev.open_at - blk.first
-            by = [str(exempt_ids[r, t]) for r, t in zip(ev.open_rows, at, strict=True)]
+            by = [str(exempt_ids[int(r)][t]) for r, t in zip(ev.open_rows, at, strict=True)]
             out.extend(self._detections(rule, ev, blk, suppressed_by=by))
         return out
 
