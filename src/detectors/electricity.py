@@ -83,6 +83,16 @@ class _Block:
     ids: np.ndarray
 
 
+def _last_instant(blk: _Block) -> np.ndarray:
+    """The last millisecond of each slot: the instant its status and exemptions apply at.
+
+    Status and exemption periods are half-open ``[from, to)``. At a slot's end instant the
+    next period is already in force: a suspension from 12:00 would claim the slot
+    11:45-12:00, and a permit until 12:00 would miss it.
+    """
+    return blk.ts_end - 1
+
+
 class ElectricityDetector:
     """Vectorized 电眼 rules with per-entity seasonal baselines."""
 
@@ -262,7 +272,7 @@ class ElectricityDetector:
         )
         st = self.state
         st["cur_day"][:n, blk.sod] = values
-        suspended = self.context.status(blk.ids, blk.ts_end) > 0
+        suspended = self.context.status(blk.ids, _last_instant(blk)) > 0
 
         out = self._meter_offline(blk)
         prod = st["prod_level"][:n]
@@ -345,7 +355,7 @@ class ElectricityDetector:
         by_row: dict[int, np.ndarray] = {}
         cand = np.flatnonzero(cond.any(axis=1))
         if cand.size:
-            ids = self.context.exemption(blk.ids[cand], blk.ts_end, rule)
+            ids = self.context.exemption(blk.ids[cand], _last_instant(blk), rule)
             hit = ids != ""
             exempt[cand] = hit
             by_row = {int(cand[i]): ids[i] for i in np.flatnonzero(hit.any(axis=1))}
