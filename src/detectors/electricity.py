@@ -547,7 +547,8 @@ class ElectricityDetector:
     def _meter_offline(self, blk: _Block) -> list[Detection]:
         st, n = self.state, blk.values.shape[0]
         p = self.params["meter_offline"]
-        gap = -(-p["max_gap_minutes"][:n] // SLOT_MINUTES)
+        # k silent slots are k * 15 minutes without readings: offline once k * 15 > max_gap
+        gap = p["max_gap_minutes"][:n] // SLOT_MINUTES
         last_seen = st["last_seen"][:n]
         lv = np.maximum.accumulate(np.where(blk.valid, blk.slots[None, :], -1), axis=1)
         lv = np.maximum(lv, last_seen[:, None])
