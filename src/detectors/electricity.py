@@ -382,7 +382,7 @@ class ElectricityDetector:
             self.state, cond, blk.valid, blk.values, blk.first, p["min_run_slots"][:n], recovery
         )
         out = self._detections(rule, ev, blk)
-        if exempt.any() or self.exempt_trackers[rule].active(self.state).any():
+        if exempt.any() or self.exempt_trackers[rule].pending(self.state).any():
             ev = self.exempt_trackers[rule].step(
                 self.state,
                 exempt,

@@ -64,6 +64,11 @@ class EpisodeTracker:
     def active(self, state: EntityState) -> np.ndarray:
         return self._col(state, "active")[: len(state)]
 
+    def pending(self, state: EntityState) -> np.ndarray:
+        """Rows with an open episode or a run in progress: a block must reach them."""
+        n = len(state)
+        return self._col(state, "active")[:n] | (self._col(state, "run")[:n] > 0)
+
     def step(
         self,
         state: EntityState,
