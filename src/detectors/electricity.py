@@ -321,13 +321,19 @@ class ElectricityDetector:
         return applies[:, None] & window & ~suspended & (blk.values > level[:, None])
 
     def _surge_ref(self, rows: np.ndarray, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Same-slot baseline and spread; on rest days never below the workday level."""
+        """Same-slot baseline and spread; on rest days never below the workday level.
+
+        A rest day is judged only once the rest-day baseline is ready: judged by the workday
+        baseline alone, a plant busier at weekends would be flagged every weekend, and its
+        flagged weekends would never be learnt.
+        """
         st, dt = self.state, self.day_type
         sod = slots % SLOTS_PER_DAY
         ref = st["centre"][rows[:, None], dt, sod[None, :]]
         spread = st["spread"][rows[:, None], dt, sod[None, :]]
         if dt == 1 or self.holiday:
-            ref = np.fmax(ref, st["centre"][rows[:, None], 0, sod[None, :]])
+            workday = st["centre"][rows[:, None], 0, sod[None, :]]
+            ref = np.where(np.isnan(ref), ref, np.fmax(ref, workday))
         floor = np.maximum(SPREAD_FLOOR_FRACTION * ref, SPREAD_FLOOR_KWH)
         return ref, np.fmax(spread, floor)
 
