@@ -1,4 +1,4 @@
-"""The alert model: lifecycle states, the alert, its events and frozen evidence.
+"""The alert model: lifecycle states and codes, the alert, its events and frozen evidence.
 
 An alert is what an inspector acts on: one per (entity, rule) while open, absorbing the
 episodes that detectors report until it is cleared. Its evidence is frozen when it is
@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 from detectors.detection import Detection
@@ -53,6 +53,76 @@ _ZH = {
 }
 
 
+class Outcome(StrEnum):
+    """What verification on site found (核查结果)."""
+
+    CONFIRMED = "confirmed"
+    EXPLAINED = "explained"
+
+    @property
+    def zh(self) -> str:
+        return {"confirmed": "属实（违规）", "explained": "情况说明（合理）"}[self.value]
+
+    @property
+    def en(self) -> str:
+        return self.value.capitalize()
+
+    @property
+    def label(self) -> str:
+        return f"{self.zh} / {self.en}"
+
+
+class ReasonCode(StrEnum):
+    """Why an explained alert was not a violation."""
+
+    COMMISSIONING = "commissioning"
+    PRE_RESUMPTION = "pre_resumption"
+    TARIFF_NIGHT_SHIFT = "tariff_night_shift"
+    METER_ERROR = "meter_error"
+    OTHER = "other"
+
+    @property
+    def zh(self) -> str:
+        return _REASON_LABELS[self][0]
+
+    @property
+    def en(self) -> str:
+        return _REASON_LABELS[self][1]
+
+    @property
+    def label(self) -> str:
+        return f"{self.zh} / {self.en}"
+
+
+_REASON_LABELS = {
+    ReasonCode.COMMISSIONING: ("调试设备", "Equipment commissioning"),
+    ReasonCode.PRE_RESUMPTION: ("复工前准备", "Preparation before resuming work"),
+    ReasonCode.TARIFF_NIGHT_SHIFT: ("节约成本夜间生产", "Night shift to save on tariffs"),
+    ReasonCode.METER_ERROR: ("计量/数据错误", "Meter or data error"),
+    ReasonCode.OTHER: ("其他", "Other"),
+}
+
+
+class EscalationLevel(IntEnum):
+    """Who supervises an overdue alert (超时督办): the county, then the city, then the province."""
+
+    COUNTY = 0
+    CITY = 1
+    PROVINCE = 2
+
+    @property
+    def zh(self) -> str:
+        return ("县级", "市级督办", "省级督办")[self.value]
+
+    @property
+    def en(self) -> str:
+        return ("County", "City supervision", "Province supervision")[self.value]
+
+    @property
+    def label(self) -> str:
+        return f"{self.zh} / {self.en}"
+
+
 @dataclass(frozen=True, slots=True)
 class Alert:
     """Current state of one alert; times are UTC epoch milliseconds."""
@@ -71,13 +141,36 @@ class Alert:
     explanation: str
     evidence: dict[str, Any]
     evidence_hash: str
-    seq: int  # number of the last event; callers pass it back to act (issue 4)
+    seq: int  # number of the last event; callers pass it back to act()
     created_at: int  # UTC ms when the store raised it
+    # The lifecycle (see alerts.lifecycle): what the actions recorded, and when.
+    department: str | None = None  # dispatched to (推送部门)
+    owner: str | None = None  # who claimed it (签收人)
+    outcome: Outcome | None = None
+    reason_code: ReasonCode | None = None  # when explained
+    case_number: str | None = None  # 立案编号
+    result: str | None = None  # 销警结果
+    dispatched_at_ms: int | None = None
+    claimed_at_ms: int | None = None
+    verified_at_ms: int | None = None
+    enforcing_at_ms: int | None = None
+    cleared_at_ms: int | None = None
+    escalation_level: EscalationLevel = EscalationLevel.COUNTY
+    overdue_since_ms: int | None = None  # missed deadline of the current stage; None: on time
+    updated_at_ms: int = 0  # time of the last event
+
+    @property
+    def overdue(self) -> bool:
+        return self.overdue_since_ms is not None
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict (state as its value)."""
+        """Plain JSON-ready dict (enums as their values)."""
         out = asdict(self)
         out["state"] = self.state.value
+        out["outcome"] = None if self.outcome is None else self.outcome.value
+        out["reason_code"] = None if self.reason_code is None else self.reason_code.value
+        out["escalation_level"] = int(self.escalation_level)
+        out["overdue"] = self.overdue
         return out
 
 

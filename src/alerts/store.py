@@ -1,94 +1,87 @@
-"""The SQLite alert store: detections in, alerts and their audit log out.
+"""The alert store: detections in; alerts, their lifecycle and audit log out.
 
-Tables (see ``alerts.migrations``): ``alerts`` holds each alert's current state,
-``alert_events`` its append-only log (``seq`` 1 is 'raised'), ``detections`` every
-delivery ever applied, keyed by ``Detection.key`` so that re-deliveries and replays are
-recognised and change nothing. One ``apply`` call is one transaction.
+One API over two backends, :class:`SqliteAlertStore` (one file, WAL; the embedded
+default) and :class:`PostgresAlertStore` (several workers and the feed sharing one
+database). Tables (see ``alerts.migrations``): ``alerts`` holds each alert's current
+state, ``alert_events`` its append-only log (``seq`` 1 is 'raised', then one event per
+action or escalation), ``detections`` every delivery ever applied (keyed by
+``Detection.key``, so re-deliveries change nothing), ``exemptions`` the 报备 records.
 
-How a new detection is applied (within a call, in (end_ms, rule, entity) order):
-
-- its episode already belongs to an alert (the other delivery of the episode was
-  applied): it extends that alert's first/last seen, unless the alert is cleared
-  (then it is only recorded: ``late``);
-- an open alert exists for the same entity and rule: that alert absorbs the new episode;
-- otherwise a new alert is raised, with id ``episode_alert_id(rule, entity, episode start)``.
-
-A detection with ``suppressed_by`` is recorded with its exemption id and nothing else.
+Every write is one transaction. ``region`` arguments are the caller's jurisdiction (a
+2/4/6-digit division code prefix; None = everywhere): an alert outside it reads as absent.
+A store object holds one connection; threads may share it (calls take turns) or open one
+store each (calls run in parallel, as the database allows).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sqlite3
-from collections import Counter
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+import threading
+import time
+from collections.abc import Callable, Iterable
+from functools import wraps
 from types import TracebackType
-from typing import Any
+from typing import Any, ParamSpec, Self, TypeVar
 
-from alerts.migrations import migrate
-from alerts.model import (
-    Alert,
-    AlertEvent,
-    AlertState,
-    SuppressedDetection,
-    canonical_json,
-    frozen_evidence,
+from alerts import actions, dedup, escalation, exemptions, stats
+from alerts.db import Db, PostgresDb, SqliteDb
+from alerts.deadlines import Deadlines
+from alerts.dedup import SYSTEM_ACTOR, ApplyResult
+from alerts.exemptions import Exemption
+from alerts.lifecycle import Action
+from alerts.model import Alert, AlertEvent, AlertState, SuppressedDetection
+from alerts.paging import Page, encode_cursor, keyset_clause
+from alerts.sql import (
+    ALERT_COLUMNS,
+    alert_filters,
+    alert_from_row,
+    check_limit,
+    read_alert,
+    region_clause,
+    where,
 )
-from alerts.region import check_region
-from detectors.detection import Detection, episode_alert_id
+from alerts.stats import Stats, WeekRow
+from detectors.detection import Detection
 
-SYSTEM_ACTOR = "dianyan"
+__all__ = [
+    "SYSTEM_ACTOR",
+    "AlertStore",
+    "ApplyResult",
+    "Page",
+    "PostgresAlertStore",
+    "SqliteAlertStore",
+]
 
-_ALERT_COLUMNS = (
-    "id, rule, entity_id, county, severity, state, first_seen_ms, last_seen_ms, "
-    "episode_start_ms, occurrences, thresholds_version, explanation, evidence, "
-    "evidence_hash, seq, created_at"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class ApplyResult:
-    """What one ``apply`` call did, one count per detection."""
-
-    created: int = 0
-    absorbed: int = 0  # a new episode joined an open alert of the same entity and rule
-    extended: int = 0  # the other delivery of an episode already in an alert
-    duplicates: int = 0  # key already recorded: ignored
-    suppressed: int = 0  # covered by an exemption: recorded, no alert
-    late: int = 0  # the episode's alert was cleared meanwhile: recorded, alert unchanged
-
-    @property
-    def total(self) -> int:
-        return (
-            self.created
-            + self.absorbed
-            + self.extended
-            + self.duplicates
-            + self.suppressed
-            + self.late
-        )
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-class SqliteAlertStore:
-    """Alert store in one SQLite file (WAL) or ``":memory:"``; use it as a context manager."""
+def _serialised(method: Callable[P, R]) -> Callable[P, R]:
+    @wraps(method)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        with args[0]._lock:  # the store (self): one call at a time on its connection
+            return method(*args, **kwargs)
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._conn = sqlite3.connect(os.fspath(path), isolation_level=None, timeout=30.0)
-        try:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA foreign_keys=ON")
-            migrate(self._conn)
-        except BaseException:
-            self._conn.close()
-            raise
+    return call
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class AlertStore:
+    """The store API over a :class:`alerts.db.Db`; use a backend subclass."""
+
+    def __init__(self, db: Db) -> None:
+        self._db = db
+        self._lock = threading.RLock()
 
     def close(self) -> None:
-        self._conn.close()
+        with self._lock:
+            self._db.close()
 
-    def __enter__(self) -> SqliteAlertStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -101,192 +94,202 @@ class SqliteAlertStore:
 
     # -- writing -------------------------------------------------------------------------
 
+    @_serialised
     def apply(self, detections: Iterable[Detection], now_ms: int) -> ApplyResult:
-        """Apply a batch of detections in one transaction; safe to repeat."""
-        ordered = sorted(detections, key=_processing_order)
-        outcomes: Counter[str] = Counter()
-        with self._transaction():
-            for detection in ordered:
-                outcomes[self._apply_one(detection, now_ms)] += 1
-        return ApplyResult(**outcomes)
+        """Apply a batch of detections in one transaction; safe to repeat (see alerts.dedup)."""
+        return dedup.apply_detections(self._db, detections, now_ms)
 
-    def _apply_one(self, d: Detection, now_ms: int) -> str:
-        other_key = replace(d, final=not d.final).key
-        recorded = dict(
-            self._conn.execute(
-                "SELECT key, alert_id FROM detections WHERE key IN (?, ?)", (d.key, other_key)
-            ).fetchall()
-        )
-        if d.key in recorded:
-            return "duplicates"
-        if d.suppressed_by is not None:
-            self._record(d, None, now_ms)
-            return "suppressed"
+    @_serialised
+    def act(
+        self,
+        alert_id: str,
+        action: Action | str,
+        *,
+        actor: str,
+        expected_seq: int,
+        payload: dict[str, Any],
+        now_ms: int,
+        region: str | None = None,
+    ) -> Alert:
+        """One lifecycle action (see alerts.lifecycle), if the alert is still at expected_seq.
 
-        episode_alert_id_ = recorded.get(other_key)
-        if episode_alert_id_ is not None:
-            alert = self._require(episode_alert_id_)
-            self._record(d, alert.id, now_ms)
-            if not alert.state.is_open:
-                return "late"
-            self._set_seen(alert, d, alert.occurrences)
-            return "extended"
-
-        alert = self._open_alert(d.entity_id, d.rule)
-        if alert is not None:
-            self._set_seen(alert, d, alert.occurrences + 1)
-            self._record(d, alert.id, now_ms)
-            return "absorbed"
-
-        alert_id = self._raise(d, now_ms)
-        self._record(d, alert_id, now_ms)
-        return "created"
-
-    def _raise(self, d: Detection, now_ms: int) -> str:
-        alert_id = episode_alert_id(d.rule, d.entity_id, d.episode_start_ms)
-        evidence, digest = frozen_evidence(d)
-        self._conn.execute(
-            f"INSERT INTO alerts ({_ALERT_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                alert_id,
-                d.rule,
-                d.entity_id,
-                d.county,
-                d.severity,
-                AlertState.RAISED.value,
-                d.start_ms,
-                d.end_ms,
-                d.episode_start_ms,
-                1,
-                d.thresholds_version,
-                d.explanation,
-                canonical_json(evidence),
-                digest,
-                1,
-                now_ms,
-            ),
-        )
-        self._conn.execute(
-            "INSERT INTO alert_events (alert_id, seq, at_ms, actor, action, payload) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                alert_id,
-                1,
-                now_ms,
-                SYSTEM_ACTOR,
-                AlertState.RAISED.value,
-                canonical_json({"detection": d.key, "severity": d.severity}),
-            ),
-        )
-        return alert_id
-
-    def _set_seen(self, alert: Alert, d: Detection, occurrences: int) -> None:
-        self._conn.execute(
-            "UPDATE alerts SET first_seen_ms = ?, last_seen_ms = ?, occurrences = ? WHERE id = ?",
-            (
-                min(alert.first_seen_ms, d.start_ms),
-                max(alert.last_seen_ms, d.end_ms),
-                occurrences,
-                alert.id,
-            ),
+        Raises AlertNotFound (absent or outside ``region``), StaleSequenceError,
+        AlertActionError (illegal from the current state) or AlertPayloadError; on any
+        error nothing changes.
+        """
+        return actions.act(
+            self._db,
+            alert_id,
+            action,
+            actor=actor,
+            expected_seq=expected_seq,
+            payload=payload,
+            now_ms=now_ms,
+            region=region,
         )
 
-    def _record(self, d: Detection, alert_id: str | None, now_ms: int) -> None:
-        self._conn.execute(
-            "INSERT INTO detections (key, rule, entity_id, county, episode_start_ms, end_ms, "
-            "alert_id, suppressed_by, applied_at_ms, payload) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                d.key,
-                d.rule,
-                d.entity_id,
-                d.county,
-                d.episode_start_ms,
-                d.end_ms,
-                alert_id,
-                d.suppressed_by,
-                now_ms,
-                d.to_json(),
-            ),
+    @_serialised
+    def escalate_overdue(self, now_ms: int, deadlines: Deadlines) -> list[Alert]:
+        """Flag overdue alerts and raise their escalation level; returns those that changed."""
+        return escalation.escalate_overdue(self._db, now_ms, deadlines)
+
+    # -- exemptions (报备) ----------------------------------------------------------------
+
+    @_serialised
+    def add_exemption(
+        self,
+        *,
+        entity_id: str | None = None,
+        region: str | None = None,
+        rules: Iterable[str],
+        start_ms: int,
+        end_ms: int,
+        reason: str,
+        approver: str,
+        created_by: str,
+        exemption_id: str | None = None,
+        jurisdiction: str | None = None,
+        now_ms: int | None = None,
+    ) -> Exemption:
+        """Record an approved exemption for one entity or a whole region.
+
+        ``region`` is the region exempted, or with ``entity_id`` the entity's county (looked
+        up from its detections when omitted). ``rules``: rule names or ``["*"]``. The id is
+        ``exemption_id`` (e.g. the permit number) or a new ``EX-...``. ``jurisdiction``: the
+        creator's region, which must contain the exemption. Raises ExemptionError.
+        """
+        return exemptions.add_exemption(
+            self._db,
+            entity_id=entity_id,
+            region=region,
+            rules=rules,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            reason=reason,
+            approver=approver,
+            created_by=created_by,
+            now_ms=_now_ms() if now_ms is None else now_ms,
+            exemption_id=exemption_id,
+            jurisdiction=jurisdiction,
         )
 
-    def _open_alert(self, entity_id: str, rule: str) -> Alert | None:
-        row = self._conn.execute(
-            f"SELECT {_ALERT_COLUMNS} FROM alerts "
-            "WHERE entity_id = ? AND rule = ? AND state <> ? "
-            "ORDER BY first_seen_ms, id LIMIT 1",
-            (entity_id, rule, AlertState.CLEARED.value),
-        ).fetchone()
-        return None if row is None else _alert(row)
+    @_serialised
+    def list_exemptions(
+        self, region: str | None = None, active_at_ms: int | None = None
+    ) -> list[Exemption]:
+        """Exemptions that apply inside ``region``; only those active then, if given."""
+        return exemptions.list_exemptions(self._db, region, active_at_ms)
 
-    def _require(self, alert_id: str) -> Alert:
-        alert = self.get(alert_id)
-        if alert is None:  # the foreign key makes this unreachable short of manual edits
-            raise LookupError(f"detections refer to alert {alert_id} which is missing")
-        return alert
+    @_serialised
+    def get_exemption(self, exemption_id: str, region: str | None = None) -> Exemption:
+        """One exemption inside ``region``; ExemptionNotFound otherwise."""
+        return exemptions.get_exemption(self._db, exemption_id, region)
 
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+    @_serialised
+    def revoke_exemption(
+        self,
+        exemption_id: str,
+        actor: str,
+        now_ms: int | None = None,
+        *,
+        region: str | None = None,
+    ) -> Exemption:
+        """End an exemption at ``now_ms``; raises ExemptionNotFound or ExemptionError."""
+        now = _now_ms() if now_ms is None else now_ms
+        return exemptions.revoke_exemption(self._db, exemption_id, actor, now, region)
 
     # -- reading -------------------------------------------------------------------------
 
-    def get(self, alert_id: str) -> Alert | None:
-        """The alert with this id, or None."""
-        row = self._conn.execute(
-            f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE id = ?", (alert_id,)
-        ).fetchone()
-        return None if row is None else _alert(row)
+    @_serialised
+    def get(self, alert_id: str, region: str | None = None) -> Alert | None:
+        """The alert with this id inside ``region``, or None."""
+        return read_alert(self._db, alert_id, region)
 
+    @_serialised
     def list_alerts(
         self,
         region: str | None = None,
         rule: str | None = None,
         state: AlertState | str | None = None,
         limit: int | None = None,
+        *,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        overdue: bool | None = None,
     ) -> list[Alert]:
-        """Alerts in a region (2/4/6-digit code prefix), ordered by first seen then id."""
-        where, params = _filters(region=region, rule=rule, state=state)
-        sql = f"SELECT {_ALERT_COLUMNS} FROM alerts{where} ORDER BY first_seen_ms, id"
+        """Every matching alert (or the first ``limit``), by first seen then id."""
+        clauses, params = alert_filters(region, rule, state, since_ms, until_ms, overdue)
+        sql = f"SELECT {ALERT_COLUMNS} FROM alerts{where(clauses)} ORDER BY first_seen_ms, id"
         if limit is not None:
             sql += " LIMIT ?"
-            params.append(_check_limit(limit))
-        return [_alert(row) for row in self._conn.execute(sql, params)]
+            params.append(check_limit(limit))
+        return [alert_from_row(row) for row in self._db.execute(sql, params)]
 
-    def events(self, alert_id: str) -> list[AlertEvent]:
-        """The alert's audit log, oldest first (empty for an unknown id)."""
-        rows = self._conn.execute(
-            "SELECT alert_id, seq, at_ms, actor, action, payload FROM alert_events "
-            "WHERE alert_id = ? ORDER BY seq",
-            (alert_id,),
+    @_serialised
+    def page_alerts(
+        self,
+        region: str | None = None,
+        rule: str | None = None,
+        state: AlertState | str | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        overdue: bool | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+        *,
+        newest_first: bool = False,
+    ) -> Page:
+        """One page of matching alerts, by (first seen, id); pass next_cursor for the next."""
+        clauses, params = alert_filters(region, rule, state, since_ms, until_ms, overdue)
+        after, after_params = keyset_clause(cursor, newest_first)
+        if after is not None:
+            clauses.append(after)
+            params.extend(after_params)
+        direction = " DESC" if newest_first else ""
+        limit = check_limit(limit, minimum=1)
+        rows = self._db.execute(
+            f"SELECT {ALERT_COLUMNS} FROM alerts{where(clauses)} "
+            f"ORDER BY first_seen_ms{direction}, id{direction} LIMIT ?",
+            [*params, limit + 1],
+        ).fetchall()
+        items = [alert_from_row(row) for row in rows[:limit]]
+        more = len(rows) > limit
+        return Page(items, encode_cursor(items[-1], newest_first) if more else None)
+
+    @_serialised
+    def events(self, alert_id: str, region: str | None = None) -> list[AlertEvent]:
+        """The alert's audit log, oldest first (empty if absent or outside ``region``)."""
+        clause, params = region_clause(region, "a.county")
+        rows = self._db.execute(
+            "SELECT e.alert_id, e.seq, e.at_ms, e.actor, e.action, e.payload "
+            "FROM alert_events e JOIN alerts a ON a.id = e.alert_id "
+            f"WHERE e.alert_id = ?{' AND ' + clause if clause else ''} ORDER BY e.seq",
+            [alert_id, *params],
         )
         return [
             AlertEvent(a, s, t, actor, action, json.loads(p)) for a, s, t, actor, action, p in rows
         ]
 
+    @_serialised
     def detections_of(self, alert_id: str) -> list[Detection]:
         """Every delivery recorded against the alert, in event-time order."""
-        rows = self._conn.execute(
+        rows = self._db.execute(
             "SELECT payload FROM detections WHERE alert_id = ? ORDER BY end_ms, key",
             (alert_id,),
         )
         return [Detection.from_json(payload) for (payload,) in rows]
 
+    @_serialised
     def counts_by_rule_state(self, region: str | None = None) -> dict[tuple[str, AlertState], int]:
         """Number of alerts per (rule, state), e.g. for the open-alerts gauge."""
-        where, params = _filters(region=region)
-        rows = self._conn.execute(
-            f"SELECT rule, state, COUNT(*) FROM alerts{where} GROUP BY rule, state", params
+        clauses, params = alert_filters(region)
+        rows = self._db.execute(
+            f"SELECT rule, state, COUNT(*) FROM alerts{where(clauses)} GROUP BY rule, state",
+            params,
         )
-        return {(rule, AlertState(state)): n for rule, state, n in rows}
+        return {(rule, AlertState(state)): int(n) for rule, state, n in rows}
 
+    @_serialised
     def suppressed(
         self,
         region: str | None = None,
@@ -295,62 +298,58 @@ class SqliteAlertStore:
         limit: int | None = None,
     ) -> list[SuppressedDetection]:
         """Detections that exemptions covered, in event-time order: why nothing was raised."""
-        where, params = _filters(region=region, rule=rule)
-        where += " AND suppressed_by IS NOT NULL" if where else " WHERE suppressed_by IS NOT NULL"
+        clauses, params = alert_filters(region=region, rule=rule)
+        clauses.append("suppressed_by IS NOT NULL")
         if exemption_id is not None:
-            where += " AND suppressed_by = ?"
+            clauses.append("suppressed_by = ?")
             params.append(exemption_id)
         sql = (
-            f"SELECT key, suppressed_by, applied_at_ms, payload FROM detections{where} "
+            f"SELECT key, suppressed_by, applied_at_ms, payload FROM detections{where(clauses)} "
             "ORDER BY end_ms, key"
         )
         if limit is not None:
             sql += " LIMIT ?"
-            params.append(_check_limit(limit))
+            params.append(check_limit(limit))
         return [
             SuppressedDetection(key, exemption, at_ms, Detection.from_json(payload))
-            for key, exemption, at_ms, payload in self._conn.execute(sql, params)
+            for key, exemption, at_ms, payload in self._db.execute(sql, params)
         ]
 
+    @_serialised
+    def stats(
+        self, region: str | None = None, since_ms: int | None = None, until_ms: int | None = None
+    ) -> Stats:
+        """Per (county, rule) counts by state, confirmed, explained, overdue and precision,
+        and the weekly series of confirmed versus explained over the whole region."""
+        return Stats(
+            rows=stats.stats(self._db, region, since_ms, until_ms),
+            weekly=stats.weekly_outcomes(self._db, region, None, since_ms, until_ms),
+        )
 
-def _processing_order(d: Detection) -> tuple[Any, ...]:
-    # A total order on content, so a call's result never depends on its input order.
-    return (d.end_ms, d.rule, d.entity_id, d.episode_start_ms, d.final, d.to_json())
-
-
-def _filters(
-    region: str | None = None, rule: str | None = None, state: AlertState | str | None = None
-) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if region is not None:
-        clauses.append("county LIKE ?")
-        params.append(check_region(region) + "%")  # digits only, so no LIKE wildcards
-    if rule is not None:
-        clauses.append("rule = ?")
-        params.append(rule)
-    if state is not None:
-        clauses.append("state = ?")
-        params.append(_check_state(state).value)
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
-
-
-def _check_state(state: AlertState | str) -> AlertState:
-    try:
-        return AlertState(state)
-    except ValueError:
-        allowed = ", ".join(s.value for s in AlertState)
-        raise ValueError(f"unknown alert state {state!r}; use one of {allowed}.") from None
+    @_serialised
+    def weekly_outcomes(
+        self,
+        region: str | None = None,
+        rule: str | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+    ) -> list[WeekRow]:
+        """Per week (Monday, CST) of first seen: alerts, confirmed and explained."""
+        return stats.weekly_outcomes(self._db, region, rule, since_ms, until_ms)
 
 
-def _check_limit(limit: int) -> int:
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-        raise ValueError(f"limit must be a whole number >= 0, not {limit!r}.")
-    return limit
+class SqliteAlertStore(AlertStore):
+    """Alert store in one SQLite file (WAL) or ``":memory:"``; use it as a context manager."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__(SqliteDb(path))
 
 
-def _alert(row: tuple[Any, ...]) -> Alert:
-    values = list(row)
-    values[5] = AlertState(values[5])
-    values[12] = json.loads(values[12])
-    return Alert(*values)
+class PostgresAlertStore(AlertStore):
+    """Alert store in PostgreSQL; tables live in the first schema of the DSN's search_path.
+
+    ``dsn`` is a libpq connection string or URL, e.g. ``postgresql://user@host/db``.
+    """
+
+    def __init__(self, dsn: str) -> None:
+        super().__init__(PostgresDb(dsn))

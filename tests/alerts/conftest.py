@@ -1,16 +1,28 @@
-"""Factories for the alert tests: detections and stores."""
+"""Factories for the alert tests: detections, and stores on both backends.
+
+Tests that take ``store`` or ``open_store`` run once on SQLite and once on PostgreSQL.
+PostgreSQL is the server at ``DIANYAN_TEST_POSTGRES`` (default: 127.0.0.1:5432, database
+test, user postgres); each test session works in a schema of its own, dropped at the end.
+When the server is unreachable those runs are skipped, except with ``CI=true``: then fail.
+"""
 
 from __future__ import annotations
 
 import datetime
+import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
-from alerts.store import SqliteAlertStore
+from alerts.store import AlertStore, PostgresAlertStore, SqliteAlertStore
 from detectors.detection import Detection
+
+POSTGRES = "host=127.0.0.1 port=5432 dbname=test user=postgres connect_timeout=3"
+_TABLES = "alert_events, detections, exemptions, alerts"
 
 SLOT_MS = 15 * 60 * 1000
 # 2024-05-01 22:15 China Standard Time, inside the night window.
@@ -65,10 +77,59 @@ def make_detection() -> Callable[..., Detection]:
     return detection
 
 
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    """A DSN whose search_path is a fresh schema, migrated; the schema is dropped after."""
+    server = os.environ.get("DIANYAN_TEST_POSTGRES", POSTGRES)
+    try:
+        admin = psycopg.connect(server, autocommit=True)
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL at {server!r} is unreachable and CI=true: {exc}")
+        pytest.skip(f"PostgreSQL at {server!r} is unreachable: {exc}")
+    schema = f"dianyan_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin.execute(f"CREATE SCHEMA {schema}")
+        dsn = f"{server} options='-c search_path={schema}'"
+        PostgresAlertStore(dsn).close()  # migrate once
+        yield dsn
+    finally:
+        admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def open_store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[[], AlertStore]]:
+    """Opens stores (each its own connection) on one empty database; closes them after."""
+    opened: list[AlertStore] = []
+    if request.param == "sqlite":
+        path = tmp_path / "alerts.sqlite"
+
+        def connect() -> AlertStore:
+            return SqliteAlertStore(path)
+    else:
+        dsn = request.getfixturevalue("postgres_dsn")
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"TRUNCATE {_TABLES}")
+
+        def connect() -> AlertStore:
+            return PostgresAlertStore(dsn)
+
+    def open_one() -> AlertStore:
+        opened.append(connect())
+        return opened[-1]
+
+    yield open_one
+    for s in opened:
+        s.close()
+
+
 @pytest.fixture
-def store() -> Iterator[SqliteAlertStore]:
-    with SqliteAlertStore(":memory:") as s:
-        yield s
+def store(open_store: Callable[[], AlertStore]) -> AlertStore:
+    """An empty store, on SQLite and on PostgreSQL."""
+    return open_store()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from alerts.model import AlertState
@@ -201,7 +202,7 @@ def test_a_failing_call_writes_nothing(
 ) -> None:
     good = make_detection()
     broken = replace(make_detection(entity_id="E2", start_slot=9), county=None)
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError)):
         store.apply([good, broken], NOW_MS)
     assert snapshot(store) == {"alerts": [], "events": {}, "detections": {}, "suppressed": []}
     assert store.apply([good], NOW_MS) == ApplyResult(created=1)

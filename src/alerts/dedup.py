@@ -1,0 +1,184 @@
+"""Applying detections: each delivery raises, extends or joins an alert, or is suppressed.
+
+How a new detection is applied (within a call, in (end_ms, rule, entity) order):
+
+- its key was recorded before: a duplicate, nothing changes;
+- it is suppressed: by the detector (``suppressed_by`` from the registry files) or by an
+  active exemption in the store; recorded with the exemption's id and nothing else;
+- its episode already belongs to an alert (the other delivery of the episode was
+  applied): it extends that alert's first/last seen, unless the alert is cleared
+  (then it is only recorded: ``late``);
+- an open alert exists for the same entity and rule: that alert absorbs the new episode;
+- otherwise a new alert is raised, with id ``episode_alert_id(rule, entity, episode start)``.
+
+Concurrent writers (several workers on one PostgreSQL) are serialised per (rule, entity)
+and inserts are ``ON CONFLICT DO NOTHING``, so a detection delivered twice at the same
+moment creates its alert once.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from alerts.db import Db
+from alerts.exemptions import ExemptionIndex
+from alerts.model import Alert, AlertState, canonical_json, frozen_evidence
+from alerts.sql import ALERT_COLUMNS, alert_from_row, insert_event, read_alert
+from detectors.detection import Detection, episode_alert_id
+
+SYSTEM_ACTOR = "dianyan"
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    """What one ``apply`` call did, one count per detection."""
+
+    created: int = 0
+    absorbed: int = 0  # a new episode joined an open alert of the same entity and rule
+    extended: int = 0  # the other delivery of an episode already in an alert
+    duplicates: int = 0  # key already recorded: ignored
+    suppressed: int = 0  # covered by an exemption: recorded, no alert
+    late: int = 0  # the episode's alert was cleared meanwhile: recorded, alert unchanged
+
+    @property
+    def total(self) -> int:
+        return (
+            self.created
+            + self.absorbed
+            + self.extended
+            + self.duplicates
+            + self.suppressed
+            + self.late
+        )
+
+
+def apply_detections(db: Db, detections: Iterable[Detection], now_ms: int) -> ApplyResult:
+    """Apply a batch in one transaction; safe to repeat and to run from several workers."""
+    ordered = sorted(detections, key=_processing_order)
+    outcomes: Counter[str] = Counter()
+    with db.transaction():
+        db.lock(f"{d.rule}|{d.entity_id}" for d in ordered)
+        exemptions = ExemptionIndex.load(db, [d for d in ordered if d.suppressed_by is None])
+        for detection in ordered:
+            outcomes[_apply_one(db, detection, exemptions, now_ms)] += 1
+    return ApplyResult(**outcomes)
+
+
+def _apply_one(db: Db, d: Detection, exemptions: ExemptionIndex, now_ms: int) -> str:
+    other_key = replace(d, final=not d.final).key
+    recorded = dict(
+        db.execute(
+            "SELECT key, alert_id FROM detections WHERE key IN (?, ?)", (d.key, other_key)
+        ).fetchall()
+    )
+    if d.key in recorded:
+        return "duplicates"
+    if d.suppressed_by is None:
+        exemption = exemptions.covering(d)
+        if exemption is not None:
+            d = replace(d, suppressed_by=exemption.id)
+    if d.suppressed_by is not None:
+        return _record(db, d, None, now_ms, "suppressed")
+
+    episode_alert = recorded.get(other_key)
+    if episode_alert is not None:
+        alert = read_alert(db, episode_alert)
+        if alert is None:  # the foreign key makes this unreachable short of manual edits
+            raise LookupError(f"detections refer to alert {episode_alert} which is missing")
+        if not _set_seen(db, alert, d, alert.occurrences):
+            return _record(db, d, alert.id, now_ms, "late")
+        return _record(db, d, alert.id, now_ms, "extended")
+
+    alert = _open_alert(db, d.entity_id, d.rule)
+    if alert is not None and _set_seen(db, alert, d, alert.occurrences + 1):
+        return _record(db, d, alert.id, now_ms, "absorbed")
+    return _record(db, d, _raise(db, d, now_ms), now_ms, "created")
+
+
+def _raise(db: Db, d: Detection, now_ms: int) -> str:
+    alert_id = episode_alert_id(d.rule, d.entity_id, d.episode_start_ms)
+    evidence, digest = frozen_evidence(d)
+    db.execute(
+        "INSERT INTO alerts (id, rule, entity_id, county, severity, state, first_seen_ms, "
+        "last_seen_ms, episode_start_ms, occurrences, thresholds_version, explanation, "
+        "evidence, evidence_hash, seq, created_at, updated_at_ms) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            alert_id,
+            d.rule,
+            d.entity_id,
+            d.county,
+            d.severity,
+            AlertState.RAISED.value,
+            d.start_ms,
+            d.end_ms,
+            d.episode_start_ms,
+            1,
+            d.thresholds_version,
+            d.explanation,
+            canonical_json(evidence),
+            digest,
+            1,
+            now_ms,
+            now_ms,
+        ),
+    )
+    payload = {"detection": d.key, "severity": d.severity}
+    insert_event(db, alert_id, 1, now_ms, SYSTEM_ACTOR, AlertState.RAISED.value, payload)
+    return alert_id
+
+
+def _set_seen(db: Db, alert: Alert, d: Detection, occurrences: int) -> bool:
+    """Widen an open alert to the detection; False if it is cleared (maybe just now)."""
+    # Not a lifecycle action: seq stays, so an inspector's pending action is not refused.
+    cursor = db.execute(
+        "UPDATE alerts SET first_seen_ms = ?, last_seen_ms = ?, occurrences = ? "
+        "WHERE id = ? AND state <> ?",
+        (
+            min(alert.first_seen_ms, d.start_ms),
+            max(alert.last_seen_ms, d.end_ms),
+            occurrences,
+            alert.id,
+            AlertState.CLEARED.value,
+        ),
+    )
+    return cursor.rowcount == 1
+
+
+def _record(db: Db, d: Detection, alert_id: str | None, now_ms: int, outcome: str) -> str:
+    db.execute(
+        "INSERT INTO detections (key, rule, entity_id, county, episode_start_ms, end_ms, "
+        "alert_id, suppressed_by, applied_at_ms, payload) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+        (
+            d.key,
+            d.rule,
+            d.entity_id,
+            d.county,
+            d.episode_start_ms,
+            d.end_ms,
+            alert_id,
+            d.suppressed_by,
+            now_ms,
+            d.to_json(),
+        ),
+    )
+    return outcome
+
+
+def _open_alert(db: Db, entity_id: str, rule: str) -> Alert | None:
+    row = db.execute(
+        f"SELECT {ALERT_COLUMNS} FROM alerts "
+        "WHERE entity_id = ? AND rule = ? AND state <> ? "
+        "ORDER BY first_seen_ms, id LIMIT 1",
+        (entity_id, rule, AlertState.CLEARED.value),
+    ).fetchone()
+    return None if row is None else alert_from_row(row)
+
+
+def _processing_order(d: Detection) -> tuple[Any, ...]:
+    # A total order on content, so a call's result never depends on its input order.
+    return (d.end_ms, d.rule, d.entity_id, d.episode_start_ms, d.final, d.to_json())
