@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import sys
 from collections.abc import Callable, Sequence
 
@@ -17,13 +18,20 @@ Handler = Callable[[argparse.Namespace], int]
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from ingest.simulator import simulate
 
-    summary = simulate(
-        out_dir=args.out,
-        counties=args.counties,
-        enterprises=args.enterprises,
-        days=args.days,
-        seed=args.seed,
-    )
+    try:
+        summary = simulate(
+            out_dir=args.out,
+            counties=args.counties,
+            enterprises=args.enterprises,
+            days=args.days,
+            seed=args.seed,
+            start=args.start,
+            gas_stations_per_county=args.gas_stations_per_county,
+            water_stations_per_county=args.water_stations_per_county,
+        )
+    except ValueError as exc:
+        print(f"dianyan simulate: error: {exc}", file=sys.stderr)
+        return 2
     print(summary)
     return 0
 
@@ -38,6 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--days", type=int, default=35)
     sim.add_argument("--seed", type=int, default=7)
     sim.add_argument("--out", default="out/sim")
+    sim.add_argument(
+        "--start",
+        type=datetime.date.fromisoformat,
+        default=datetime.date(2026, 1, 19),
+        help="first local day, YYYY-MM-DD (default 2026-01-19: 35 days reach the Spring Festival)",
+    )
+    sim.add_argument("--gas-stations-per-county", type=int, default=2)
+    sim.add_argument("--water-stations-per-county", type=int, default=2)
     sim.set_defaults(handler=_cmd_simulate)
 
     add_run_parser(sub)
