@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dianyan.alerts_cli import add_alerts_parser
 from dianyan.errors import DianyanError
 from dianyan.run_cli import add_run_parser
+from dianyan.serve_cli import add_serve_parser
 from dianyan.users_cli import add_users_parser
 
 Handler = Callable[[argparse.Namespace], int]
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_parser(sub)
     add_alerts_parser(sub)
     add_users_parser(sub)
+    add_serve_parser(sub)
     return parser
 
 
