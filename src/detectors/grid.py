@@ -62,9 +62,13 @@ class SlotGrid:
         """First slot that is still open: slots before it may not receive readings any more."""
         if self.open_base < 0:
             return -1
-        horizon = self.watermark_ms if flush else self.watermark_ms - self.lateness_ms
-        # slot s closes when its end, (s + 1) * SLOT_MS - CST_OFFSET_MS, is <= horizon
-        return (horizon + CST_OFFSET_MS) // SLOT_MS
+        if flush:  # every slot up to the newest reading: its end <= the watermark
+            return (self.watermark_ms + CST_OFFSET_MS) // SLOT_MS
+        # A reading (stamped at its slot's end) exactly the allowed lateness behind the
+        # watermark is still on time, so slot s closes once its end,
+        # (s + 1) * SLOT_MS - CST_OFFSET_MS, is < watermark - lateness.
+        horizon = self.watermark_ms - self.lateness_ms
+        return (horizon + CST_OFFSET_MS - 1) // SLOT_MS
 
     def take_closed(self, n_rows: int, flush: bool = False) -> ClosedBlock | None:
         """Hand out every closed slot; they leave the grid."""
