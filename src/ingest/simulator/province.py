@@ -87,7 +87,8 @@ class SimulationSummary:
 
     def __str__(self) -> str:
         lines = [
-            f"simulated {len(self.counties)} counties ({', '.join(self.counties)}), "
+            f"simulated {len(self.counties)} {'county' if len(self.counties) == 1 else 'counties'} "
+            f"({', '.join(self.counties)}), "
             f"{self.enterprises} enterprises, {self.gas_stations} gas and "
             f"{self.water_stations} water stations, {self.days} days from {self.start} "
             f"(seed {self.seed}) in {self.elapsed_s:.1f} s",
