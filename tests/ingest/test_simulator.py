@@ -16,6 +16,7 @@ import pytest
 from dianyan.cli import main
 from ingest.catalogue import CATALOGUE
 from ingest.normalize import RegisterNormalizer
+from ingest.registry import SUSPENDED, Registry
 from ingest.schema import READING_SCHEMA
 from ingest.simulator import DEFAULT_START, simulate
 
@@ -174,6 +175,20 @@ def test_registry_files_follow_the_data_files_documentation(run: Run) -> None:
     for column in ("effective_from",):
         assert run.status[column].map(datetime.datetime.fromisoformat).notna().all()
     assert set(run.exemptions.reason) <= {"commissioning", "night_permit"}
+
+
+def test_registry_loads_and_agrees_with_the_truth_about_suspensions_and_exemptions(
+    run: Run,
+) -> None:
+    registry = Registry.load(run.out / "registry")
+    assert len(registry.entity_ids) == len(run.entities)
+    for label, exempt in (("suspended_operation", False), ("exempt_commissioning", True)):
+        events = run.events(label)
+        assert len(events) >= 1
+        rows = registry.row_of(events.entity_id.to_numpy())
+        ts = events.start.dt.as_unit("ms").astype("int64").to_numpy() + 15 * 60_000
+        assert (registry.status_at(rows, ts) == SUSPENDED).all()
+        assert ((registry.exempt_at(rows, ts, "suspended_operation") >= 0) == exempt).all()
 
 
 def test_truth_has_every_label_and_events_of_an_entity_keep_a_day_apart(run: Run) -> None:
