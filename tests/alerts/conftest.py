@@ -9,6 +9,7 @@ When the server is unreachable those runs are skipped, except with ``CI=true``: 
 from __future__ import annotations
 
 import datetime
+import itertools
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,9 +18,11 @@ from typing import Any
 
 import psycopg
 import pytest
+from lifecycle_steps import NOW_MS, PATHS, step
 
+from alerts.model import Alert
 from alerts.store import AlertStore, PostgresAlertStore, SqliteAlertStore
-from detectors.detection import Detection
+from detectors.detection import Detection, episode_alert_id
 
 POSTGRES = "host=127.0.0.1 port=5432 dbname=test user=postgres connect_timeout=3"
 _TABLES = "alert_events, detections, exemptions, alerts"
@@ -135,3 +138,22 @@ def store(open_store: Callable[[], AlertStore]) -> AlertStore:
 @pytest.fixture
 def store_path(tmp_path: Path) -> Path:
     return tmp_path / "alerts.sqlite"
+
+
+@pytest.fixture
+def raise_alert(store: AlertStore) -> Callable[..., Alert]:
+    """Raise a fresh alert (a new entity each call) in ``county`` and walk it along ``path``."""
+    entities = itertools.count(1)
+
+    def make(
+        path: str = "raised", *, county: str = "370481", rule: str = "night_production"
+    ) -> Alert:
+        d = detection(rule=rule, entity_id=f"E{next(entities):03d}", county=county)
+        store.apply([d], NOW_MS)
+        alert = store.get(episode_alert_id(d.rule, d.entity_id, d.episode_start_ms))
+        assert alert is not None
+        for action, payload in PATHS[path]:
+            alert = step(store, alert, action, payload)
+        return alert
+
+    return make
