@@ -54,6 +54,7 @@ class Feed:
     store: Any
     open_users: Callable[[], UserStore]
     tokens: dict[str, str] = field(default_factory=dict)
+    ids: dict[str, str] = field(default_factory=dict)  # seeded alerts, when a test keeps them
 
     def call(
         self,
