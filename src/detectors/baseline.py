@@ -28,6 +28,7 @@ def baseline_columns(history_days: int) -> dict[str, Column]:
         "hist": Column((DAY_TYPES, history_days, SLOTS_PER_DAY), "float32", nan),
         "hist_days": Column((DAY_TYPES,), "int16", 0),
         "hist_pos": Column((DAY_TYPES,), "int16", 0),
+        "hist_level": Column((DAY_TYPES, history_days), "float32", nan),
         "centre": Column((DAY_TYPES, SLOTS_PER_DAY), "float32", nan),
         "spread": Column((DAY_TYPES, SLOTS_PER_DAY), "float32", nan),
     }
@@ -99,22 +100,49 @@ def robust_centre_spread(history: np.ndarray, min_count: int) -> tuple[np.ndarra
 class SeasonalBaseline:
     """Median/MAD per (entity, day type, slot of day) over the last N same-type days."""
 
-    def __init__(self, history_days: int, min_history_days: int) -> None:
+    def __init__(
+        self, history_days: int, min_history_days: int, shutdown_fraction: float = 0.3
+    ) -> None:
         self.history_days = history_days
         self.min_history_days = min_history_days
+        self.shutdown_fraction = shutdown_fraction
 
     def push_day(
         self, state: EntityState, rows: np.ndarray, day_type: int, values: np.ndarray
-    ) -> None:
-        """Append one local day of values (rows x 96, NaN = not learnable) and refresh."""
+    ) -> np.ndarray:
+        """Learn one local day of values (rows x 96, NaN = not learnable); returns rows learnt.
+
+        Only production days teach the baseline: a day whose mean level is below
+        ``shutdown_fraction`` of the best day in the history (a maintenance stop, a plant
+        idle over a holiday week) is not learnt, and when a production day arrives, history
+        days far below it are dropped. A plant that was stopped while the baseline warmed
+        up is therefore not judged against its stopped level once it runs again.
+        """
         if rows.size == 0:
-            return
+            return rows
+        count = np.count_nonzero(~np.isnan(values), axis=1)
+        level = np.where(count > 0, np.nansum(values, axis=1) / np.maximum(count, 1), np.nan)
+        levels = state["hist_level"][rows, day_type]
+        best = np.max(np.nan_to_num(levels, nan=-np.inf), axis=1)
+        learn = (count > 0) & ((best == -np.inf) | (level >= self.shutdown_fraction * best))
+        rows, values, level = rows[learn], values[learn], level[learn]
+        if rows.size == 0:
+            return rows
         pos = state["hist_pos"][rows, day_type].astype(np.int64)
         state["hist"][rows, day_type, pos, :] = values
+        state["hist_level"][rows, day_type, pos] = level
         state["hist_pos"][rows, day_type] = (pos + 1) % self.history_days
-        days = state["hist_days"][rows, day_type]
-        state["hist_days"][rows, day_type] = np.minimum(days + 1, self.history_days)
+        levels = state["hist_level"][rows, day_type]
+        stale = levels < self.shutdown_fraction * level[:, None]
+        if stale.any():
+            r, k = np.nonzero(stale)
+            state["hist"][rows[r], day_type, k, :] = np.nan
+            state["hist_level"][rows[r], day_type, k] = np.nan
+        state["hist_days"][rows, day_type] = np.count_nonzero(
+            ~np.isnan(state["hist_level"][rows, day_type]), axis=1
+        )
         self.refresh(state, rows, day_type)
+        return rows
 
     def refresh(self, state: EntityState, rows: np.ndarray, day_type: int) -> None:
         n = len(state)

@@ -26,7 +26,7 @@ from detectors.episodes import EpisodeEvents, EpisodeTracker, episode_columns
 from detectors.grid import SlotGrid
 from detectors.slot_window import SlotWindow, in_window
 from detectors.state import Column, EntityState, StateMismatchError
-from detectors.thresholds import Thresholds
+from detectors.thresholds import Thresholds, params_used_from_table
 from dianyan.errors import CalendarRangeError
 from ingest.calendar import day_type, holiday_name
 from ingest.normalize import slot_end_ms, slot_start_ms
@@ -39,7 +39,6 @@ RULES = ("suspended_operation", "night_production", "usage_surge", "meter_offlin
 BEHAVIOUR_RULES = RULES[:3]
 NIGHT_RECOVERY_SLOTS = 4
 PRODUCTION_TOP_SLOTS = 4  # production level: mean of the busiest hour of the baseline day
-SHUTDOWN_DAY_FRACTION = 0.3  # a day below this share of its usual total is not learnt
 MIN_VALID_SLOTS_TO_LEARN = SLOTS_PER_DAY // 2
 SPREAD_FLOOR_FRACTION = 0.1
 SPREAD_FLOOR_KWH = 0.5
@@ -215,15 +214,10 @@ class ElectricityDetector:
         st, n = self.state, len(self.state)
         vals = np.where(st["learn"][:n], st["cur_day"][:n], np.float32(np.nan))
         if not self.holiday and n:
-            dt = self.day_type
             counted = np.count_nonzero(~np.isnan(vals), axis=1)
-            total = np.nansum(vals, axis=1)
-            usual = np.nansum(st["centre"][:n, dt], axis=1)
-            ready = self.baseline.ready(st, np.arange(n), dt)
-            shutdown = ready & (total < SHUTDOWN_DAY_FRACTION * usual)
-            rows = np.flatnonzero((counted >= MIN_VALID_SLOTS_TO_LEARN) & ~shutdown)
-            self.baseline.push_day(st, rows, dt, vals[rows])
-            self._refresh_levels(rows)
+            rows = np.flatnonzero(counted >= MIN_VALID_SLOTS_TO_LEARN)
+            learnt = self.baseline.push_day(st, rows, self.day_type, vals[rows])
+            self._refresh_levels(learnt)
         st["prev_day"][:n] = st["cur_day"][:n]
         st["cur_day"][:n] = np.nan
         st["learn"][:n] = True
@@ -510,20 +504,13 @@ class ElectricityDetector:
             score=round(float(score), 4),
             observed=round(float(observed), 4),
             baseline=round(float(baseline), 4),
-            thresholds=self._params_used(rule, row),
+            thresholds=params_used_from_table(self.params, rule, row),
             thresholds_version=self.thresholds.version,
             explanation=text,
             final=final,
             suppressed_by=suppressed_by,
             evidence=self._evidence(row, last, threshold_line),
         )
-
-    def _params_used(self, rule: str, row: int) -> dict[str, object]:
-        out: dict[str, object] = {}
-        for name, arr in self.params[rule].items():
-            v = arr[row]
-            out[name] = v.item() if hasattr(v, "item") else v
-        return out
 
     def _evidence(self, row: int, last: int, threshold: float) -> dict[str, object]:
         """The 24 h of readings up to the detection with the baseline they were judged by."""
