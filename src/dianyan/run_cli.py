@@ -1,4 +1,8 @@
-"""``dianyan run``: replay readings through the embedded pipeline and serve /metrics."""
+"""``dianyan run``: replay readings through the embedded pipeline while serving the feed.
+
+The feed (JSON API, web page, /metrics) runs on a background thread during the replay;
+with ``--serve`` it goes on serving after it until Ctrl-C.
+"""
 
 from __future__ import annotations
 
@@ -30,18 +34,21 @@ def add_run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     pace.add_argument("--speed", type=float, help="replay N times faster than real time")
     pace.add_argument("--max", action="store_true", help="replay as fast as possible (default)")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000, help="HTTP port for /metrics (0: any free)")
-    p.add_argument("--serve", action="store_true", help="keep serving /metrics after the replay")
+    p.add_argument("--port", type=int, default=8000, help="HTTP port of the feed (0: any free)")
+    p.add_argument(
+        "--serve", action="store_true", help="keep serving the feed and /metrics after the replay"
+    )
     p.set_defaults(handler=run_command)
     return p
 
 
 def run_command(args: argparse.Namespace) -> int:
+    from alerts.feed.server import start_in_thread
     from alerts.store import SqliteAlertStore
     from detectors.thresholds import load_thresholds
-    from dianyan.http import make_server, serve_in_background
     from dianyan.metrics import Metrics
     from dianyan.pipeline import Pipeline, open_watcher
+    from dianyan.serve_cli import feed_app
     from ingest.deadletter import JsonLinesDeadLetter
     from ingest.registry import Registry
 
@@ -54,15 +61,10 @@ def run_command(args: argparse.Namespace) -> int:
     Path(args.dead_letter).parent.mkdir(parents=True, exist_ok=True)
     metrics = Metrics.create()
 
-    def list_alerts(region: str | None, rule: str | None) -> list[dict]:
-        with SqliteAlertStore(args.db) as reader:
-            return [a.to_dict() for a in reader.list_alerts(region=region, rule=rule)]
-
-    server = make_server(args.host, args.port, metrics, list_alerts)
-    serve_in_background(server)
-    host, port = server.server_address[:2]
+    server = start_in_thread(feed_app(args, metrics), args.host, args.port)
     print(
-        f"dianyan: metrics at http://{host}:{port}/metrics, alerts at http://{host}:{port}/alerts"
+        f"dianyan: feed at {server.url}/ (API {server.url}/openapi.json, "
+        f"metrics {server.url}/metrics); add users with `dianyan users add --db {args.db}`"
     )
     print(f"dianyan: replaying {path} (thresholds {thresholds.version})")
     try:
@@ -89,8 +91,7 @@ def run_command(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()
     return 0
 
 

@@ -38,15 +38,14 @@ def store_openers(args: argparse.Namespace) -> tuple[Callable[[], Any], Callable
     from alerts.store import PostgresAlertStore, SqliteAlertStore
     from alerts.users import UserStore
 
-    if args.postgres:
-        return partial(PostgresAlertStore, args.postgres), partial(
-            UserStore.postgres, args.postgres
-        )
+    dsn = getattr(args, "postgres", None)  # `dianyan run` has --db only
+    if dsn:
+        return partial(PostgresAlertStore, dsn), partial(UserStore.postgres, dsn)
     return partial(SqliteAlertStore, args.db), partial(UserStore.sqlite, args.db)
 
 
 def feed_app(args: argparse.Namespace, metrics: Metrics) -> Any:
-    """The feed application for these arguments (shared with ``dianyan run --serve``)."""
+    """The feed application for these arguments (shared with ``dianyan run``)."""
     from alerts.feed.app import create_app
     from alerts.feed.context import FeedConfig
 
