@@ -233,7 +233,17 @@ class ElectricityDetector:
         with np.errstate(invalid="ignore"):
             level = top.mean(axis=2)
         level[~np.isfinite(level)] = np.nan
-        st["prod_level"][rows] = np.where(np.isnan(level[:, 0]), level[:, 1], level[:, 0])
+        prod = np.where(np.isnan(level[:, 0]), level[:, 1], level[:, 0])
+        early = np.isnan(prod)
+        if early.any():
+            # not ready yet: the busiest hour seen so far stands in (the standby level of a
+            # plant suspended during warm-up is judged against it, not only the floor)
+            seen = np.nan_to_num(st["hist"][rows[early]], nan=-np.inf).max(axis=(1, 2))
+            top = np.sort(seen, axis=1)[:, -PRODUCTION_TOP_SLOTS:]
+            with np.errstate(invalid="ignore"):
+                provisional = top.mean(axis=1)
+            prod[early] = np.where(np.isfinite(provisional), provisional, np.nan)
+        st["prod_level"][rows] = prod
         pn = self.params["night_production"]
         mask = in_window(
             np.arange(SLOTS_PER_DAY)[None, :],

@@ -34,6 +34,10 @@ from ingest.validate import Validator
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_ROWS = 1 << 20
+# A register gap longer than this is not painted evenly over the slots nobody saw (a day
+# shift spread into the night would look like night production); it is refused with
+# reason register_gap_too_long and the slots stay missing, as for an interval meter.
+MAX_SPREAD_SLOTS = 4
 
 
 @dataclass
@@ -84,7 +88,8 @@ class Pipeline:
             allowed_lateness_ms=thresholds.ingest.allowed_lateness_minutes * 60_000,
         )
         self.normalizer = RegisterNormalizer(
-            registry.register_maxima() if registry is not None else None
+            registry.register_maxima() if registry is not None else None,
+            max_spread_slots=MAX_SPREAD_SLOTS,
         )
         context = RegistryContext(registry) if registry is not None else NoRegistry()
         self.detector = ElectricityDetector(thresholds, context)
