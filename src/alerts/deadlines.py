@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from alerts.model import Alert, AlertState, Outcome
 from detectors.threshold_parse import read_yaml
 from dianyan.errors import ConfigError
@@ -76,7 +78,11 @@ def load_deadlines(path: str | Path) -> Deadlines:
         text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(source, "", None, f"a readable UTF-8 lifecycle file ({exc})") from None
-    return parse_deadlines(read_yaml(text, source), source)
+    try:
+        empty = yaml.safe_load(text) is None  # only comments: every stage takes its default
+    except yaml.YAMLError:
+        empty = False  # read_yaml reports where
+    return parse_deadlines({} if empty else read_yaml(text, source), source)
 
 
 def parse_deadlines(doc: object, source: str) -> Deadlines:
