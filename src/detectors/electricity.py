@@ -453,12 +453,13 @@ class ElectricityDetector:
         slots = last - start + 1
         rows = np.array([row])
         prod = float(self.state["prod_level"][row])
-        describe: dict[str, Callable[[], tuple[float, float, float, str]]] = {
+        # each gives: observed, baseline, score, explanation, the threshold line it crossed
+        describe: dict[str, Callable[[], tuple[float, float, float, str, float]]] = {
             "suspended_operation": lambda: self._describe_suspended(rows, mean, slots, prod),
             "night_production": lambda: self._describe_night(row, mean, slots, prod),
             "usage_surge": lambda: self._describe_surge(rows, last, mean, slots),
         }
-        observed, baseline, score, text = describe[rule]()
+        observed, baseline, score, text, threshold = describe[rule]()
         return self._make(
             rule,
             row,
@@ -470,24 +471,28 @@ class ElectricityDetector:
             text,
             final,
             suppressed_by,
-            threshold_line=baseline,
+            threshold_line=threshold,
         )
 
     def _describe_suspended(self, rows: np.ndarray, mean: float, slots: int, prod: float):
         standby = float(self._standby(rows, np.array([prod]))[0])
-        return mean, standby, mean / standby, explain.suspended_operation(mean, standby, slots)
+        text = explain.suspended_operation(mean, standby, slots)
+        return mean, standby, mean / standby, text, standby
 
     def _describe_night(self, row: int, mean: float, slots: int, prod: float):
         p = self.params["night_production"]
         window = SlotWindow(int(p["window_start_slot"][row]), int(p["window_end_slot"][row]))
         text = explain.night_production(mean, prod, str(window).replace("-", "–"), slots)
-        return mean, prod, mean / prod, text
+        return mean, prod, mean / prod, text, float(p["production_fraction"][row]) * prod
 
     def _describe_surge(self, rows: np.ndarray, last: int, mean: float, slots: int):
         ref, spread = self._surge_ref(rows, np.array([last]))
         r, s = float(ref[0, 0]), float(spread[0, 0])
         z = (mean - r) / s
-        return mean, r, z, explain.usage_surge(mean, r, z, slots)
+        p, row = self.params["usage_surge"], int(rows[0])
+        # a reading is a surge above all three of these levels
+        line = max(r + p["z"][row] * s, p["min_ratio"][row] * r, r + p["min_excess_kwh"][row])
+        return mean, r, z, explain.usage_surge(mean, r, z, slots), float(line)
 
     def _make(
         self,
