@@ -95,7 +95,10 @@ class UserStore:
     @classmethod
     def sqlite(cls, path: str | os.PathLike[str]) -> UserStore:
         """Users in an SQLite file (normally the alert store's own)."""
-        conn = sqlite3.connect(os.fspath(path), isolation_level=None, timeout=30.0)
+        # One thread at a time uses it, but it may close on another (the feed's shutdown).
+        conn = sqlite3.connect(
+            os.fspath(path), isolation_level=None, timeout=30.0, check_same_thread=False
+        )
         conn.execute("PRAGMA journal_mode=WAL")
         return cls(conn)
 

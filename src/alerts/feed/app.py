@@ -95,12 +95,12 @@ async def _who(request: web.Request, handler: Handler) -> web.StreamResponse:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationError("use the header 'Authorization: Bearer <token>'.")
-        request[USER] = await backend.run(backend.users.authenticate, token.strip())
+        request[USER] = await backend.users("authenticate", token.strip())
     elif cookie is not None and (not is_api(request) or request.method == "GET"):
         # Cookies only read through the API (e.g. the page's CSV link): no CSRF exposure.
         now = request.app[CONFIG].clock()
         try:
-            session = await backend.run(backend.users.session, cookie, now)
+            session = await backend.users("session", cookie, now)
         except AuthenticationError:
             if is_api(request):
                 raise

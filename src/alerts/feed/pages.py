@@ -97,7 +97,7 @@ async def _login(request: web.Request) -> web.StreamResponse:
     token, target = str(form.get("token", "")).strip(), _safe_next(str(form.get("next", "/")))
     backend = request.app[BACKEND]
     try:
-        session = await backend.run(backend.users.login, token, request.app[CONFIG].clock())
+        session = await backend.users("login", token, request.app[CONFIG].clock())
     except AuthenticationError as exc:
         return render(request, "login.html", status=401, next=target, error=str(exc))
     response = web.HTTPSeeOther(target)
@@ -118,7 +118,7 @@ async def _logout(request: web.Request) -> web.StreamResponse:
     if session is not None:
         await _check_csrf(request)
         backend = request.app[BACKEND]
-        await backend.run(backend.users.logout, session.cookie)
+        await backend.users("logout", session.cookie)
     response = web.HTTPSeeOther("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response
