@@ -1,7 +1,7 @@
 """End-to-end replay throughput of the embedded pipeline, file read included.
 
 Simulates (once, in a child process, cached in --data) a province of 10,000 enterprises x 28
-days (about 27 million electricity readings, plus gas and water stations), then replays
+days (about 27 million electricity readings, no gas or water stations), then replays
 readings.parquet through validation, normalization, the electricity detector and the SQLite
 alert store, and reports readings/s, peak RSS of the replay process and bytes of detector
 state per enterprise.

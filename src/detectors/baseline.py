@@ -66,12 +66,17 @@ def _sort_columns(cols: list[np.ndarray]) -> None:
 
 def _median_of_sorted(cols: list[np.ndarray], count: np.ndarray, min_count: int) -> np.ndarray:
     """Median of the first ``count`` entries of sorted columns; NaN below ``min_count``."""
-    med = np.full(count.shape, np.nan, dtype=cols[0].dtype)
-    for c in range(max(min_count, 1), len(cols) + 1):
-        hit = count == c
-        if hit.any():
-            value = 0.5 * (cols[(c - 1) // 2] + cols[c // 2])
-            med = np.where(hit, value, med)
+    k = len(cols)
+    med = 0.5 * (cols[(k - 1) // 2] + cols[k // 2])  # the common case: a full history
+    short = np.flatnonzero(count.reshape(-1) < k)
+    if short.size:
+        stacked = np.stack([c.reshape(-1)[short] for c in cols])  # K x short
+        c = count.reshape(-1)[short].astype(np.int64)
+        lo = np.take_along_axis(stacked, np.maximum(c - 1, 0)[None, :] // 2, axis=0)[0]
+        hi = np.take_along_axis(stacked, np.minimum(c // 2, k - 1)[None, :], axis=0)[0]
+        value = 0.5 * (lo + hi)
+        value[c < max(min_count, 1)] = np.nan
+        med.reshape(-1)[short] = value
     return med
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -38,8 +38,12 @@ class Detection:
         """Identity of this delivery: replays of the same detection share it."""
         return f"{self.rule}|{self.entity_id}|{self.episode_start_ms}|{int(self.final)}"
 
+    def to_dict(self) -> dict[str, Any]:
+        """Field values as they are (shallow; evidence is already plain JSON data)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
+        return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> Detection:

@@ -30,7 +30,7 @@ from detectors.thresholds import Thresholds, params_used_from_table
 from dianyan.errors import CalendarRangeError
 from ingest.calendar import day_type, holiday_name
 from ingest.normalize import slot_end_ms, slot_start_ms
-from ingest.schema import SLOT_MINUTES, SLOTS_PER_DAY
+from ingest.schema import SLOT_MINUTES, SLOTS_PER_DAY, only_metric
 
 log = logging.getLogger(__name__)
 
@@ -156,11 +156,7 @@ class ElectricityDetector:
 
     def step(self, batch: pa.Table) -> StepResult:
         """Take a reading batch; return detections of slots that closed."""
-        if (
-            batch.num_rows
-            and pc.any(pc.not_equal(batch["metric"].cast(pa.string()), METRIC)).as_py()
-        ):
-            batch = batch.filter(pc.equal(batch["metric"].cast(pa.string()), METRIC))
+        batch = only_metric(batch, METRIC)
         if batch.num_rows == 0:
             return StepResult(self._drain(flush=False))
         encoded = pc.dictionary_encode(batch["entity_id"]).combine_chunks()
@@ -324,7 +320,9 @@ class ElectricityDetector:
             level = p["production_fraction"][:n] * prod
         return applies[:, None] & window & ~suspended & (blk.values > level[:, None])
 
-    def _surge_ref(self, rows: np.ndarray, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _surge_ref(
+        self, rows: np.ndarray | slice, sod: np.ndarray | slice
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Same-slot baseline and spread; on rest days never below the workday level.
 
         A rest day is judged only once the rest-day baseline is ready: judged by the workday
@@ -332,11 +330,10 @@ class ElectricityDetector:
         flagged weekends would never be learnt.
         """
         st, dt = self.state, self.day_type
-        sod = slots % SLOTS_PER_DAY
-        ref = st["centre"][rows[:, None], dt, sod[None, :]]
-        spread = st["spread"][rows[:, None], dt, sod[None, :]]
+        ref = st["centre"][rows, dt][:, sod]
+        spread = st["spread"][rows, dt][:, sod]
         if dt == 1 or self.holiday:
-            workday = st["centre"][rows[:, None], 0, sod[None, :]]
+            workday = st["centre"][rows, 0][:, sod]
             ref = np.where(np.isnan(ref), ref, np.fmax(ref, workday))
         floor = np.maximum(SPREAD_FLOOR_FRACTION * ref, SPREAD_FLOOR_KWH)
         return ref, np.fmax(spread, floor)
@@ -344,7 +341,8 @@ class ElectricityDetector:
     def _surge_cond(self, blk: _Block, suspended: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p = self.params["usage_surge"]
         n = blk.values.shape[0]
-        ref, spread = self._surge_ref(np.arange(n), blk.slots)
+        first = int(blk.sod[0])
+        ref, spread = self._surge_ref(slice(0, n), slice(first, first + blk.sod.size))
         v = blk.values
         with np.errstate(invalid="ignore"):
             z = (v - ref) / spread
@@ -486,7 +484,7 @@ class ElectricityDetector:
         return mean, prod, mean / prod, text, float(p["production_fraction"][row]) * prod
 
     def _describe_surge(self, rows: np.ndarray, last: int, mean: float, slots: int):
-        ref, spread = self._surge_ref(rows, np.array([last]))
+        ref, spread = self._surge_ref(rows, np.array([last % SLOTS_PER_DAY]))
         r, s = float(ref[0, 0]), float(spread[0, 0])
         z = (mean - r) / s
         p, row = self.params["usage_surge"], int(rows[0])
@@ -539,7 +537,7 @@ class ElectricityDetector:
         begin = max(end - EVIDENCE_SLOTS, 0)
 
         def clean(a: np.ndarray) -> list[float | None]:
-            return [None if np.isnan(x) else round(float(x), 3) for x in a]
+            return [None if x != x else x for x in np.round(a.astype(np.float64), 3).tolist()]
 
         return {
             "unit": "kWh",

@@ -155,7 +155,7 @@ class Pipeline:
     def _count_accepted(self, readings: pa.Table) -> None:
         if readings.num_rows == 0:
             return
-        counts = pc.value_counts(readings["metric"].combine_chunks().cast(pa.string()))
+        counts = pc.value_counts(readings["metric"].combine_chunks())
         for item in counts.to_pylist():
             self.metrics.readings_accepted.labels(item["values"]).inc(item["counts"])
 

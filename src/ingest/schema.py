@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from datetime import timedelta, timezone
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 READING_SCHEMA = pa.schema(
     [
@@ -36,3 +38,27 @@ SLOTS_PER_DAY = 24 * 60 // SLOT_MINUTES
 def empty_batch() -> pa.Table:
     """An empty table with the reading schema."""
     return READING_SCHEMA.empty_table()
+
+
+def metric_mask(batch: pa.Table, metric: str) -> np.ndarray:
+    """Rows of ``batch`` whose metric is ``metric``, compared on the dictionary, not per row."""
+    column = batch["metric"]
+    if not pa.types.is_dictionary(column.type):
+        return pc.equal(column, metric).to_numpy(zero_copy_only=False)
+    parts = []
+    for chunk in column.chunks:
+        hit = pc.equal(chunk.dictionary, metric).to_numpy(zero_copy_only=False)
+        parts.append(
+            hit[chunk.indices.to_numpy(zero_copy_only=False)]
+            if hit.size
+            else np.zeros(len(chunk), dtype=bool)
+        )
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
+
+
+def only_metric(batch: pa.Table, metric: str) -> pa.Table:
+    """The rows of one metric; the batch itself when it holds nothing else."""
+    if batch.num_rows == 0:
+        return batch
+    mask = metric_mask(batch, metric)
+    return batch if mask.all() else batch.filter(pa.array(mask))
