@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -287,3 +288,18 @@ def test_a_revoked_users_token_stops_working_at_once(feed: Feed) -> None:
     with feed.open_users() as users:
         users.revoke("zhang")
     assert feed.get("/api/alerts", "zhang").status == 401
+
+
+def test_concurrent_actions_on_one_alert_lose_no_event(feed: Feed, ids: dict[str, str]) -> None:
+    """20 inspectors comment at once with the same seq: one wins, the rest are told it moved."""
+    a = ids["night"]
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(
+            pool.map(lambda i: feed.act(a, "wang", "comment", 1, text=f"第{i}条"), range(20))
+        )
+    statuses = sorted(r.status for r in answers)
+    assert statuses == [200] + [409] * 19
+    assert {r.json["error"] for r in answers if r.status == 409} == {"stale_sequence"}
+    events = feed.store.events(a)
+    assert [e.seq for e in events] == [1, 2]
+    assert feed.store.get(a).seq == 2
