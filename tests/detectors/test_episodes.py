@@ -1,0 +1,147 @@
+"""Episodes: the minimum run that opens one and the recovery that ends it, for every rule.
+
+Each behaviour rule gets runs of abnormal slots on Tue 2026-03-10 of a day-shift plant:
+- suspended_operation: suspended all day, at standby (1 kWh) except the runs at 40 kWh;
+- night_production: runs at 40 kWh from 22:00 (standby otherwise);
+- usage_surge: runs at 100 kWh from 10:00 over its usual 40 kWh.
+"""
+
+from __future__ import annotations
+
+import pytest
+from factories import (
+    Exemption,
+    FakeContext,
+    Set,
+    Status,
+    detect,
+    detector,
+    per_slot_batches,
+    plus,
+    readings,
+    run,
+    thresholds,
+    timeline,
+)
+
+from detectors.electricity import BEHAVIOUR_RULES, NIGHT_RECOVERY_SLOTS
+
+START = {
+    "suspended_operation": "2026-03-10 10:00",
+    "night_production": "2026-03-10 22:00",
+    "usage_surge": "2026-03-10 10:00",
+}
+ABNORMAL = {"suspended_operation": 40.0, "night_production": 40.0, "usage_surge": 100.0}
+NORMAL = {"suspended_operation": 1.0, "night_production": 1.0, "usage_surge": 40.0}
+
+
+def _context(rule: str) -> FakeContext | None:
+    if rule != "suspended_operation":
+        return None
+    return FakeContext(statuses=[Status("E1", "2026-03-10 00:00", "2026-03-11 00:00")])
+
+
+def _runs(rule: str, *lengths: int):
+    """Readings with alternating abnormal/normal runs of ``lengths`` slots from START."""
+    injections = []
+    if rule == "suspended_operation":
+        injections.append(Set("E1", "2026-03-10 00:00", "2026-03-11 00:00", NORMAL[rule]))
+    at = START[rule]
+    for i, n in enumerate(lengths):
+        value = ABNORMAL[rule] if i % 2 == 0 else NORMAL[rule]
+        injections.append(Set("E1", at, plus(at, n), value))
+        at = plus(at, n)
+    return readings(("E1",), "2026-03-02", 10, injections=injections)
+
+
+def _min_run(th, rule: str) -> int:
+    return int(th.rules[rule]["min_run_slots"])
+
+
+def _recovery(th, rule: str) -> int:
+    return int(th.rules[rule].values.get("recovery_slots", NIGHT_RECOVERY_SLOTS))
+
+
+@pytest.mark.parametrize("rule", BEHAVIOUR_RULES)
+@pytest.mark.parametrize("min_run", [None, 2, 6])
+def test_run_of_exactly_min_run_slots_fires(rule, min_run):
+    extra = f"rules:\n  {rule}:\n    min_run_slots: {min_run}\n" if min_run else ""
+    th = thresholds(extra)
+    n = _min_run(th, rule)
+    start = START[rule]
+    assert timeline(detect(_runs(rule, n), th, _context(rule)), rule) == [
+        (start, plus(start, n), False, None),
+        (start, plus(start, n), True, None),
+    ]
+
+
+@pytest.mark.parametrize("rule", BEHAVIOUR_RULES)
+@pytest.mark.parametrize("min_run", [None, 2, 6])
+def test_run_one_below_min_run_does_not_fire(rule, min_run):
+    extra = f"rules:\n  {rule}:\n    min_run_slots: {min_run}\n" if min_run else ""
+    th = thresholds(extra)
+    n = _min_run(th, rule) - 1
+    assert timeline(detect(_runs(rule, n), th, _context(rule)), rule) == []
+
+
+@pytest.mark.parametrize("rule", BEHAVIOUR_RULES)
+def test_dip_shorter_than_recovery_keeps_one_episode(rule):
+    th = thresholds()
+    n, rec = _min_run(th, rule), _recovery(th, rule)
+    start = START[rule]
+    dets = detect(_runs(rule, n, rec - 1, n), th, _context(rule))
+    assert timeline(dets, rule) == [
+        (start, plus(start, n), False, None),
+        (start, plus(start, 2 * n + rec - 1), True, None),
+    ]
+
+
+@pytest.mark.parametrize("rule", BEHAVIOUR_RULES)
+def test_dip_of_recovery_slots_gives_two_episodes(rule):
+    th = thresholds()
+    n, rec = _min_run(th, rule), _recovery(th, rule)
+    start, second = START[rule], plus(START[rule], n + rec)
+    dets = detect(_runs(rule, n, rec, n), th, _context(rule))
+    # (in one batch the opening detections of a block come before its final ones)
+    assert sorted(timeline(dets, rule)) == [
+        (start, plus(start, n), False, None),
+        (start, plus(start, n), True, None),
+        (second, plus(second, n), False, None),
+        (second, plus(second, n), True, None),
+    ]
+
+
+@pytest.mark.parametrize("rule", ["suspended_operation", "usage_surge"])
+def test_recovery_slots_is_read_from_the_thresholds(rule):
+    th = thresholds(f"rules:\n  {rule}:\n    recovery_slots: 8\n")
+    n = _min_run(th, rule)
+    start = START[rule]
+    dets = detect(_runs(rule, n, 7, n), th, _context(rule))
+    assert timeline(dets, rule) == [
+        (start, plus(start, n), False, None),
+        (start, plus(start, 2 * n + 7), True, None),
+    ]
+
+
+@pytest.mark.parametrize("batching", ["one batch", "per slot"])
+def test_short_exempted_runs_do_not_add_up_to_an_episode(batching):
+    # Two 2-slot runs of commissioning under an approved exemption, hours apart: neither
+    # reaches the 4-slot minimum, whatever the batches the readings came in.
+    ctx = FakeContext(
+        statuses=[Status("E1", "2026-03-10 00:00", "2026-03-11 00:00")],
+        exemptions=[
+            Exemption("BB-1", "E1", "suspended_operation", "2026-03-10 06:00", "2026-03-10 20:00")
+        ],
+    )
+    batch = readings(
+        ("E1",),
+        "2026-03-09",
+        2,
+        injections=[
+            Set("E1", "2026-03-10 00:00", "2026-03-11 00:00", 1.0),
+            Set("E1", "2026-03-10 08:00", "2026-03-10 08:30", 40.0),
+            Set("E1", "2026-03-10 12:00", "2026-03-10 12:30", 40.0),
+        ],
+    )
+    batches = [batch] if batching == "one batch" else per_slot_batches(batch)
+    assert run(detector(context=ctx), batches) == []
