@@ -67,16 +67,21 @@ def _sort_columns(cols: list[np.ndarray]) -> None:
 def _median_of_sorted(cols: list[np.ndarray], count: np.ndarray, min_count: int) -> np.ndarray:
     """Median of the first ``count`` entries of sorted columns; NaN below ``min_count``."""
     k = len(cols)
-    med = 0.5 * (cols[(k - 1) // 2] + cols[k // 2])  # the common case: a full history
-    short = np.flatnonzero(count.reshape(-1) < k)
-    if short.size:
-        stacked = np.stack([c.reshape(-1)[short] for c in cols])  # K x short
-        c = count.reshape(-1)[short].astype(np.int64)
-        lo = np.take_along_axis(stacked, np.maximum(c - 1, 0)[None, :] // 2, axis=0)[0]
-        hi = np.take_along_axis(stacked, np.minimum(c // 2, k - 1)[None, :], axis=0)[0]
-        value = 0.5 * (lo + hi)
-        value[c < max(min_count, 1)] = np.nan
-        med.reshape(-1)[short] = value
+    med = 0.5 * (cols[(k - 1) // 2] + cols[k // 2])  # a full history, the common case
+    if min_count > k:
+        return np.full_like(med, np.nan)
+    if count.min() >= k:
+        return med
+    value = np.empty_like(med)
+    for c in range(1, k):
+        hit = count == c
+        if c < min_count:
+            med[hit] = np.nan
+        elif hit.any():
+            np.add(cols[(c - 1) // 2], cols[c // 2], out=value)
+            value *= 0.5
+            np.copyto(med, value, where=hit)
+    med[count == 0] = np.nan
     return med
 
 
@@ -96,7 +101,10 @@ def robust_centre_spread(history: np.ndarray, min_count: int) -> tuple[np.ndarra
         cols.append(col)
     _sort_columns(cols)
     med = _median_of_sorted(cols, count, min_count)
-    dev = [np.abs(c - med) for c in cols]  # +inf stays +inf and sorts last again
+    dev = []
+    for c in cols:  # +inf stays +inf and sorts last again
+        d = np.subtract(c, med)
+        dev.append(np.abs(d, out=d))
     _sort_columns(dev)
     mad = _median_of_sorted(dev, count, min_count)
     return med, mad
