@@ -117,6 +117,17 @@ def test_no_baseline_alert_during_warm_up(night, day, fires):
     assert episodes(dets, "usage_surge") == ([day] if fires else [])
 
 
+def test_flagged_night_production_is_not_learnt_as_normal():
+    # From Fri 2026-03-06, when its baseline is ready, the day-shift plant runs every night.
+    # Flagged nights do not teach the baseline, so it does not turn into a "night-shift
+    # plant" after a few nights: every night is flagged.
+    nights = [f"2026-03-{d:02d} 22:00" for d in range(6, 17)]
+    batch = readings(
+        ("E1",), "2026-03-02", 16, injections=[Set("E1", n, plus(n, 32), PROD) for n in nights]
+    )
+    assert episodes(detect(batch), "night_production") == nights
+
+
 # -- suspended_operation --------------------------------------------------------------------
 
 
@@ -159,6 +170,15 @@ def test_standby_consumption_while_suspended_is_not_flagged(standby, flagged):
     ctx = FakeContext(statuses=[Status("E1", "2026-03-09 00:00")])
     dets = episodes(detect(batch, context=ctx), "suspended_operation")
     assert dets == (["2026-03-09 00:00"] if flagged else [])
+
+
+def test_suspension_before_any_baseline_is_judged_by_the_standby_floor():
+    # Suspended from the first day of monitoring: no production level known yet, the 2 kWh
+    # floor is the standby level.
+    ctx = FakeContext(statuses=[Status("E1", "2026-03-02 00:00")])
+    dets = detect(_day_shift(2), context=ctx)
+    assert episodes(dets, "suspended_operation") == ["2026-03-02 08:00", "2026-03-03 08:00"]
+    assert {d.baseline for d in dets} == {2.0}
 
 
 def test_suspension_effective_to_is_respected():
