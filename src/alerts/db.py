@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -53,10 +54,25 @@ class Db(ABC):
     def close(self) -> None: ...
 
 
+# One lock per database file for the writers of this process: they queue on it instead of
+# polling SQLite's busy handler (which sleeps up to 100 ms a try, so the unlucky wait long).
+_WRITERS: dict[str, threading.Lock] = {}
+_WRITERS_LOCK = threading.Lock()
+
+
+def _writer_lock(path: str) -> threading.Lock:
+    key = path if path == ":memory:" else os.path.realpath(path)
+    with _WRITERS_LOCK:
+        if path == ":memory:":
+            return threading.Lock()  # a private database: nobody else writes to it
+        return _WRITERS.setdefault(key, threading.Lock())
+
+
 class SqliteDb(Db):
     """A SQLite file in WAL mode (or ``:memory:``); ``BEGIN IMMEDIATE`` queues writers."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._writer = _writer_lock(os.fspath(path))
         self.conn = sqlite3.connect(
             os.fspath(path), isolation_level=None, timeout=30.0, check_same_thread=False
         )
@@ -73,13 +89,14 @@ class SqliteDb(Db):
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+        with self._writer:  # other processes still queue in BEGIN IMMEDIATE's busy wait
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
 
     def lock(self, names: Iterable[str]) -> None:
         pass  # BEGIN IMMEDIATE already made this the only writer

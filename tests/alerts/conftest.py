@@ -25,7 +25,7 @@ from alerts.store import AlertStore, PostgresAlertStore, SqliteAlertStore
 from detectors.detection import Detection, episode_alert_id
 
 POSTGRES = "host=127.0.0.1 port=5432 dbname=test user=postgres connect_timeout=3"
-_TABLES = "alert_events, detections, exemptions, alerts"
+_TABLES = ("alert_events", "detections", "exemptions", "alerts")  # children first
 
 SLOT_MS = 15 * 60 * 1000
 # 2024-05-01 22:15 China Standard Time, inside the night window.
@@ -101,6 +101,12 @@ def postgres_dsn() -> Iterator[str]:
         admin.close()
 
 
+@pytest.fixture(scope="session")
+def _postgres_session(postgres_dsn: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        yield conn
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def open_store(
     request: pytest.FixtureRequest, tmp_path: Path
@@ -114,8 +120,9 @@ def open_store(
             return SqliteAlertStore(path)
     else:
         dsn = request.getfixturevalue("postgres_dsn")
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f"TRUNCATE {_TABLES}")
+        empty = request.getfixturevalue("_postgres_session")
+        for table in _TABLES:
+            empty.execute(f"DELETE FROM {table}")  # faster than TRUNCATE on small tables
 
         def connect() -> AlertStore:
             return PostgresAlertStore(dsn)
