@@ -1,0 +1,197 @@
+"""What validation has accepted so far: the basis of ``too_late`` and ``duplicate``.
+
+A *series* is one entity's one metric (row number × metric code). For each series the
+newest accepted timestamp is kept; a reading more than its entity's allowed lateness
+behind that newest timestamp is too late. Lateness is tracked per series, not per
+entity, so that files holding one metric each (``flow.csv`` read before
+``pressure.csv``) do not make one metric late against another.
+
+For duplicates the accepted ``(series, ts)`` keys are kept while they are within their
+series' lateness horizon; anything older would be too late anyway, so memory stays
+bounded by what arrives within the horizon. Keys are pruned when their number doubles.
+
+Cost: streams whose batches are ordered (by time, by entity then time, or by series then
+time) are checked with a few vectorized passes and no sorting. Other batches pay a
+stable sort per batch; duplicates that are not adjacent in such an order pay a hash.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+#: "Nothing seen yet": far below any timestamp even after subtracting a lateness.
+NONE = np.iinfo(np.int64).min // 4
+#: Timestamp differences within a batch fit in this many bits (validation rejects
+#: timestamps outside 2000-01-01 .. 2069-09-07 as absurd).
+TS_BITS = 41
+#: Most rows :meth:`SeenReadings.check` takes at once (series fit in 22 bits of a key).
+MAX_CHECK_ROWS = 1 << 22
+_MIN_PRUNE = 1 << 20
+
+
+class SeenReadings:
+    """Newest accepted timestamp per series and the recent keys, for one validator."""
+
+    def __init__(self, n_metrics: int, prune_min: int = _MIN_PRUNE) -> None:
+        self._m = n_metrics
+        self._prune_min = prune_min
+        self._lateness = np.empty(0, np.int64)  # per entity row
+        self._newest = np.empty(0, np.int64)  # per series
+        self._key_s: list[np.ndarray] = []
+        self._key_t: list[np.ndarray] = []
+        self._n_keys = 0
+        self._prune_at = prune_min
+
+    def add_entities(self, lateness_ms: np.ndarray) -> None:
+        """Make room for new entity rows with their allowed lateness."""
+        self._lateness = np.concatenate([self._lateness, lateness_ms.astype(np.int64)])
+        fresh = np.full(len(lateness_ms) * self._m, NONE, np.int64)
+        self._newest = np.concatenate([self._newest, fresh])
+
+    @property
+    def held_keys(self) -> int:
+        """Number of (series, ts) keys currently kept for duplicate checks."""
+        return self._n_keys
+
+    def newest(self, entity: np.ndarray, metric: np.ndarray) -> np.ndarray:
+        """Newest accepted ts per (entity row, metric code); :data:`NONE` if none."""
+        return self._newest[entity * self._m + metric]
+
+    def check(
+        self, entity: np.ndarray, metric: np.ndarray, ts: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(too_late, duplicate, newest_before)`` per row, and accept the other rows.
+
+        Rows are in stream order; ``newest_before`` is the newest accepted ts of the
+        row's series before that row (what a too-late row was compared with).
+        """
+        n = len(ts)
+        if n > MAX_CHECK_ROWS:
+            raise ValueError(f"check at most {MAX_CHECK_ROWS} rows at a time, got {n}")
+        series = entity * self._m + metric
+        allowed = self._lateness[entity]
+        held_newest = self._newest[series]
+        dt = np.diff(ts)
+        if _each_series_in_time_order(entity, series, dt):
+            newest_before = held_newest
+        else:
+            newest_before = _newest_before_in_batch(series, ts, held_newest)
+        late = ts < newest_before - allowed
+        duplicate = np.zeros(n, dtype=bool)
+        rows = np.flatnonzero(~late) if late.any() else None
+        s, t, e = (series, ts, entity) if rows is None else (series[rows], ts[rows], entity[rows])
+        dup = _repeated_keys(e, s, t, dt if rows is None else np.diff(t))
+        candidate = t <= (held_newest if rows is None else held_newest[rows])
+        if candidate.any():
+            held = np.zeros(len(t), dtype=bool)
+            held[candidate] = self._holds(s[candidate], t[candidate])
+            dup = held if dup is None else dup | held
+        if dup is not None:
+            if rows is None:
+                duplicate = dup
+            else:
+                duplicate[rows] = dup
+            keep = ~dup
+            s, t = s[keep], t[keep]
+        self._accept(s, t)
+        return late, duplicate, newest_before
+
+    def _accept(self, series: np.ndarray, ts: np.ndarray) -> None:
+        if not len(ts):
+            return
+        np.maximum.at(self._newest, series, ts)
+        self._key_s.append(series)
+        self._key_t.append(ts)
+        self._n_keys += len(ts)
+        if self._n_keys > self._prune_at:
+            self._prune()
+
+    def _keys(self) -> tuple[np.ndarray, np.ndarray]:
+        if len(self._key_s) != 1:
+            self._key_s = [np.concatenate(self._key_s or [np.empty(0, np.int64)])]
+            self._key_t = [np.concatenate(self._key_t or [np.empty(0, np.int64)])]
+        return self._key_s[0], self._key_t[0]
+
+    def _prune(self) -> None:
+        ks, kt = self._keys()
+        horizon = self._newest - np.repeat(self._lateness, self._m)
+        live = kt >= horizon[ks]
+        self._key_s, self._key_t = [ks[live]], [kt[live]]
+        self._n_keys = int(live.sum())
+        self._prune_at = max(2 * self._n_keys, self._prune_min)
+
+    def _holds(self, series: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        """Which (series, ts) pairs are among the kept keys."""
+        ks, kt = self._keys()
+        distinct = np.unique(series)
+        pick = np.isin(ks, distinct)
+        if not pick.any():
+            return np.zeros(len(ts), dtype=bool)
+        ks, kt = ks[pick], kt[pick]
+        base = min(int(ts.min()), int(kt.min()))
+        held = (np.searchsorted(distinct, ks) << TS_BITS) | (kt - base)
+        asked = (np.searchsorted(distinct, series) << TS_BITS) | (ts - base)
+        return np.isin(asked, held)
+
+
+def _each_series_in_time_order(entity: np.ndarray, series: np.ndarray, dt: np.ndarray) -> bool:
+    """Cheap sufficient test that no series goes back in time within the batch."""
+    forward = dt >= 0
+    if forward.all():
+        return True  # ordered by time
+    de = np.diff(entity)
+    if ((de > 0) | ((de == 0) & forward)).all():
+        return True  # ordered by entity, then time
+    ds = np.diff(series)
+    return bool(((ds > 0) | ((ds == 0) & forward)).all())  # by series, then time
+
+
+def _newest_before_in_batch(
+    series: np.ndarray, ts: np.ndarray, held_newest: np.ndarray
+) -> np.ndarray:
+    """Newest ts of the row's series before the row: held state and earlier rows."""
+    order = _stable_order(series)
+    s, t = series[order], ts[order]
+    start = np.ones(len(s), dtype=bool)
+    start[1:] = s[1:] != s[:-1]
+    group = np.cumsum(start) - 1
+    base = t.min()
+    mask = (1 << TS_BITS) - 1
+    running = (np.maximum.accumulate((group << TS_BITS) | (t - base)) & mask) + base
+    before = np.empty_like(running)
+    before[1:] = running[:-1]
+    before[start] = NONE
+    out = np.empty_like(before)
+    out[order] = np.maximum(before, held_newest[order])
+    return out
+
+
+def _stable_order(keys: np.ndarray) -> np.ndarray:
+    lo = keys.min()
+    if keys.max() - lo < (1 << 16):
+        return np.argsort((keys - lo).astype(np.uint16), kind="stable")  # radix sort
+    return np.argsort(keys, kind="stable")
+
+
+def _repeated_keys(
+    entity: np.ndarray, series: np.ndarray, ts: np.ndarray, dt: np.ndarray
+) -> np.ndarray | None:
+    """Rows repeating an earlier row's (series, ts) in this batch; None if there are none."""
+    if len(ts) < 2:
+        return None
+    ds = np.diff(series)
+    later, same_t = dt > 0, dt == 0
+    if (later | (same_t & (ds > 0))).all():
+        return None  # strictly ordered by (time, series)
+    if ((ds > 0) | ((ds == 0) & later)).all():
+        return None  # strictly ordered by (series, time)
+    de = np.diff(entity)
+    if ((de > 0) | ((de == 0) & (later | (same_t & (ds > 0))))).all():
+        return None  # strictly ordered by (entity, time, metric)
+    local = series
+    if series.max() >= (1 << (62 - TS_BITS)):
+        local = np.unique(series, return_inverse=True)[1]
+    key = (local << TS_BITS) | (ts - ts.min())
+    repeated = pd.Series(key).duplicated(keep="first").to_numpy()
+    return repeated if repeated.any() else None

@@ -1,0 +1,414 @@
+"""Validation: raw batches in, readings in the reading schema out, every reject with a reason.
+
+Checks, in order of precedence (a row gets the first reason that applies):
+``missing_field``, ``malformed_record`` (a column of a type that cannot be text),
+``unknown_metric``, ``unknown_entity`` (only with a registry), ``unparsable_timestamp``,
+``absurd_timestamp``, ``unparsable_number``, ``not_finite``, ``negative_energy``,
+``out_of_range``, ``too_late``, ``duplicate``. Records a reader could not split into
+fields arrive already rejected (``malformed_record``) and are passed through.
+
+The validator is stateful: it remembers the newest accepted timestamp of each series and
+the recent keys (see :mod:`ingest.seen`), so batches must come in stream order.
+
+"now" decides which timestamps are absurdly far in the future (more than a day after
+now). It is the wall clock unless ``now_ms`` is given; a replay of old files should pass
+a clock based on the data, e.g. ``now_ms=lambda: replay_clock_ms`` or, for a whole
+archive, the archive's end.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from dianyan.errors import ConfigError
+from ingest import coerce
+from ingest.catalogue import CATALOGUE, Domain
+from ingest.entity_rows import EntityRows
+from ingest.rawbatch import RawBatch
+from ingest.rejects import REJECT_SCHEMA, Reason, empty_rejects, record_text
+from ingest.schema import COLUMNS, READING_SCHEMA
+from ingest.seen import MAX_CHECK_ROWS, TS_BITS, SeenReadings
+
+__all__ = ["DEFAULT_LATENESS_MS", "ValidationResult", "Validator"]
+
+DEFAULT_LATENESS_MS = 2 * 3600 * 1000
+#: Earliest plausible reading: 2000-01-01T00:00:00Z.
+EARLIEST_MS = 946_684_800_000
+#: Latest timestamp the duplicate keys can hold (2069-09-07); later is absurd whatever now.
+LATEST_MS = EARLIEST_MS + (1 << TS_BITS) - 1
+FUTURE_SLACK_MS = 24 * 3600 * 1000
+
+#: Reasons in order of precedence; a row's code is its index here plus one (0 = valid).
+_ORDER: tuple[Reason, ...] = (
+    Reason.MISSING_FIELD,
+    Reason.MALFORMED_RECORD,
+    Reason.UNKNOWN_METRIC,
+    Reason.UNKNOWN_ENTITY,
+    Reason.UNPARSABLE_TIMESTAMP,
+    Reason.ABSURD_TIMESTAMP,
+    Reason.UNPARSABLE_NUMBER,
+    Reason.NOT_FINITE,
+    Reason.NEGATIVE_ENERGY,
+    Reason.OUT_OF_RANGE,
+    Reason.TOO_LATE,
+    Reason.DUPLICATE,
+)
+_CODE = {reason: i + 1 for i, reason in enumerate(_ORDER)}
+
+#: Metric codes of the output dictionary: catalogue names in sorted order.
+METRIC_NAMES_SORTED: tuple[str, ...] = tuple(sorted(CATALOGUE))
+_METRIC_VALUES = pa.array(METRIC_NAMES_SORTED, pa.string())
+_MINIMUM = np.array([CATALOGUE[m].minimum for m in METRIC_NAMES_SORTED])
+_MAXIMUM = np.array([CATALOGUE[m].maximum for m in METRIC_NAMES_SORTED])
+_ENERGY = np.array([CATALOGUE[m].domain is Domain.ELECTRICITY for m in METRIC_NAMES_SORTED])
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationResult:
+    """One batch validated: the readings kept and the records rejected."""
+
+    valid: pa.Table  # exactly READING_SCHEMA, in input order
+    rejects: pa.Table = field(default_factory=empty_rejects)  # REJECT_SCHEMA
+    counts: dict[str, int] = field(default_factory=dict)  # rejects by reason
+
+
+class Validator:
+    """Turns raw batches into readings, rejecting bad records with a reason.
+
+    ``registry_entities``: when given, readings of other entities are ``unknown_entity``.
+    ``allowed_lateness_ms``: how far behind the newest accepted reading of its series a
+    reading may arrive; ``lateness_overrides`` sets it per entity id.
+    ``now_ms``: the clock for ``absurd_timestamp`` (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        registry_entities: set[str] | None = None,
+        allowed_lateness_ms: int = DEFAULT_LATENESS_MS,
+        lateness_overrides: dict[str, int] | None = None,
+        now_ms: Callable[[], int] | None = None,
+    ) -> None:
+        _check_lateness("allowed_lateness_ms", allowed_lateness_ms)
+        overrides = dict(lateness_overrides or {})
+        for entity, ms in overrides.items():
+            _check_lateness(f"lateness_overrides[{entity!r}]", ms)
+        self._default_lateness = int(allowed_lateness_ms)
+        self._override_ids = pa.array(list(overrides), pa.string())
+        self._override_ms = np.array(list(overrides.values()), dtype=np.int64)
+        self._now_ms = now_ms or (lambda: int(time.time() * 1000))
+        self._closed = registry_entities is not None
+        self._entities = EntityRows(sorted(registry_entities or ()))
+        self._seen = SeenReadings(len(METRIC_NAMES_SORTED))
+        self._register(self._entities.ids)
+
+    @property
+    def entity_count(self) -> int:
+        """Entities known (the registry's, or every entity seen so far)."""
+        return len(self._entities)
+
+    @property
+    def held_keys(self) -> int:
+        """Recent (series, ts) keys kept for duplicate checks (bounded by the horizon)."""
+        return self._seen.held_keys
+
+    def validate(self, raw: RawBatch) -> ValidationResult:
+        """Check one batch; rows are judged in order, after every earlier batch."""
+        n = len(raw.position)
+        cols = raw.columns
+        entity = coerce.text_codes(cols.get("entity_id"), n)
+        metric = coerce.text_codes(cols.get("metric"), n)
+        ts, ts_missing, ts_bad = coerce.timestamps(cols.get("ts"), n)
+        value, value_missing, value_bad = coerce.numbers(cols.get("value"), n)
+
+        entity_rows = self._entity_rows(entity)
+        metric_of_value = pc.fill_null(pc.index_in(metric.values, value_set=_METRIC_VALUES), -1)
+        metric_code = _gather(metric_of_value.to_numpy(zero_copy_only=False), metric.codes)
+        m = np.maximum(metric_code, 0)
+        now = int(self._now_ms())
+
+        codes = np.zeros(n, dtype=np.int8)
+        _mark(
+            codes,
+            _any(entity.missing, metric.missing, ts_missing, value_missing),
+            Reason.MISSING_FIELD,
+        )
+        _mark(codes, _any(entity.unusable, metric.unusable), Reason.MALFORMED_RECORD)
+        _mark(codes, metric_code < 0, Reason.UNKNOWN_METRIC)
+        _mark(codes, entity_rows < 0, Reason.UNKNOWN_ENTITY)
+        _mark(codes, ts_bad, Reason.UNPARSABLE_TIMESTAMP)
+        latest = min(now + FUTURE_SLACK_MS, LATEST_MS)
+        if n and (ts.min() < EARLIEST_MS or ts.max() > latest):
+            _mark(codes, (ts < EARLIEST_MS) | (ts > latest), Reason.ABSURD_TIMESTAMP)
+        _mark(codes, value_bad, Reason.UNPARSABLE_NUMBER)
+        if n:
+            self._check_values(codes, value, m, metric_of_value)
+
+        newest_before = self._check_order(codes, entity_rows, m, ts)
+        rejected = np.flatnonzero(codes)
+        valid = self._valid_table(raw, codes, rejected, entity, metric_code, ts, value)
+        rejects = _reject_table(
+            raw, rejected, codes, entity, metric_code, ts, value, newest_before, now
+        )
+        if raw.rejects.num_rows:
+            rejects = pa.concat_tables([raw.rejects.cast(REJECT_SCHEMA), rejects])
+        return ValidationResult(valid, rejects, _counts(codes, rejected, raw.rejects))
+
+    # -- steps ------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_values(
+        codes: np.ndarray, value: np.ndarray, m: np.ndarray, metric_of_value: pa.Array
+    ) -> None:
+        """not_finite, negative_energy, out_of_range; whole-batch bounds first (cheap)."""
+        low, high = value.min(), value.max()  # NaN if any value is NaN
+        used = np.unique(metric_of_value.to_numpy(zero_copy_only=False))
+        used = used[used >= 0]
+        if not used.size:
+            return  # every row already rejected as unknown_metric
+        finite = bool(np.isfinite(low) and np.isfinite(high))
+        if finite and low >= _MINIMUM[used].max() and high <= _MAXIMUM[used].min():
+            return
+        if not finite:
+            _mark(codes, ~np.isfinite(value), Reason.NOT_FINITE)
+        if not finite or low < 0:
+            _mark(codes, _ENERGY[m] & (value < 0), Reason.NEGATIVE_ENERGY)
+        _mark(codes, (value < _MINIMUM[m]) | (value > _MAXIMUM[m]), Reason.OUT_OF_RANGE)
+
+    def _entity_rows(self, entity: coerce.TextCodes) -> np.ndarray:
+        rows_of_value, added = self._entities.rows(entity.values, add=not self._closed)
+        if len(added):
+            self._register(added)
+        return _gather(rows_of_value, entity.codes)
+
+    def _register(self, ids: pa.Array) -> None:
+        lateness = np.full(len(ids), self._default_lateness, dtype=np.int64)
+        if len(self._override_ids) and len(ids):
+            where = pc.index_in(ids, value_set=self._override_ids)
+            has = where.is_valid().to_numpy(zero_copy_only=False)
+            if has.any():
+                lateness[has] = self._override_ms[where.drop_null().to_numpy()]
+        self._seen.add_entities(lateness)
+
+    def _check_order(
+        self, codes: np.ndarray, entity_rows: np.ndarray, metric: np.ndarray, ts: np.ndarray
+    ) -> np.ndarray | None:
+        """Mark too_late and duplicate among the rows still valid; newest-before per row."""
+        ok = np.flatnonzero(codes == 0) if codes.any() else None
+        e, m, t = (
+            (entity_rows, metric, ts)
+            if ok is None
+            else (
+                entity_rows[ok],
+                metric[ok],
+                ts[ok],
+            )
+        )
+        late_all: list[np.ndarray] = []
+        dup_all: list[np.ndarray] = []
+        before_all: list[np.ndarray] = []
+        for start in range(0, max(len(t), 1), MAX_CHECK_ROWS):
+            stop = start + MAX_CHECK_ROWS
+            late, dup, before = self._seen.check(e[start:stop], m[start:stop], t[start:stop])
+            late_all.append(late)
+            dup_all.append(dup)
+            before_all.append(before)
+        late = np.concatenate(late_all)
+        dup = np.concatenate(dup_all)
+        if not (late.any() or dup.any()):
+            return None
+        rows = np.arange(len(codes)) if ok is None else ok
+        codes[rows[late]] = _CODE[Reason.TOO_LATE]
+        codes[rows[dup]] = _CODE[Reason.DUPLICATE]
+        newest_before = np.zeros(len(codes), dtype=np.int64)
+        newest_before[rows] = np.concatenate(before_all)
+        return newest_before
+
+    def _valid_table(
+        self,
+        raw: RawBatch,
+        codes: np.ndarray,
+        rejected: np.ndarray,
+        entity: coerce.TextCodes,
+        metric_code: np.ndarray,
+        ts: np.ndarray,
+        value: np.ndarray,
+    ) -> pa.Table:
+        keep = None if not len(rejected) else codes == 0
+        entity_ids = _entity_ids(raw.columns.get("entity_id"), entity, keep)
+        if keep is not None:
+            metric_code, ts, value = metric_code[keep], ts[keep], value[keep]
+        metric_arr = pa.DictionaryArray.from_arrays(
+            pa.array(metric_code.astype(np.int32, copy=False), pa.int32()), _METRIC_VALUES
+        )
+        return pa.Table.from_arrays(
+            [
+                entity_ids,
+                metric_arr,
+                pa.array(ts, pa.timestamp("ms", "UTC")),
+                pa.array(value, pa.float64()),
+            ],
+            schema=READING_SCHEMA,
+        )
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _check_lateness(key: str, ms: object) -> None:
+    if isinstance(ms, bool) or not isinstance(ms, int | np.integer) or ms < 0:
+        raise ConfigError(
+            "<Validator arguments>", key, ms, "a non-negative whole number of milliseconds"
+        )
+
+
+def _mark(codes: np.ndarray, mask: np.ndarray | None, reason: Reason) -> None:
+    """Give ``reason`` to the flagged rows that have no reason yet."""
+    if mask is None or not mask.any():
+        return
+    codes[mask & (codes == 0)] = _CODE[reason]
+
+
+def _any(*masks: np.ndarray | None) -> np.ndarray | None:
+    present = [m for m in masks if m is not None]
+    if not present:
+        return None
+    out = present[0].copy()
+    for mask in present[1:]:
+        out |= mask
+    return out
+
+
+def _gather(per_value: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Per-row lookup through dictionary codes; code -1 gives -1."""
+    table = np.append(per_value.astype(np.int64, copy=False), -1)
+    return table[codes]
+
+
+def _entity_ids(
+    col: pa.Array | None, entity: coerce.TextCodes, keep: np.ndarray | None
+) -> pa.Array:
+    """The entity_id output column (plain strings, whitespace trimmed)."""
+    if col is not None and col.type == pa.string() and not entity.trimmed:
+        return col if keep is None else col.filter(pa.array(keep))
+    codes = entity.codes if keep is None else entity.codes[keep]
+    return entity.values.take(pa.array(codes))
+
+
+def _counts(codes: np.ndarray, rejected: np.ndarray, reader_rejects: pa.Table) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    if reader_rejects.num_rows:
+        for reason in reader_rejects.column("reason").to_pylist():
+            counts[reason] = counts.get(reason, 0) + 1
+    if len(rejected):
+        tally = np.bincount(codes[rejected], minlength=len(_ORDER) + 1)
+        for code in np.flatnonzero(tally):
+            reason = str(_ORDER[code - 1])
+            counts[reason] = counts.get(reason, 0) + int(tally[code])
+    return counts
+
+
+def _reject_table(
+    raw: RawBatch,
+    rejected: np.ndarray,
+    codes: np.ndarray,
+    entity: coerce.TextCodes,
+    metric_code: np.ndarray,
+    ts: np.ndarray,
+    value: np.ndarray,
+    newest_before: np.ndarray | None,
+    now: int,
+) -> pa.Table:
+    """One reject row per rejected record (a Python loop over rejected rows only)."""
+    if not len(rejected):
+        return empty_rejects()
+    taken = pa.array(rejected)
+    originals = {c: raw.columns[c].take(taken).to_pylist() for c in COLUMNS if c in raw.columns}
+    reasons, records, details = [], [], []
+    for i, row in enumerate(rejected.tolist()):
+        reason = _ORDER[codes[row] - 1]
+        fields = {c: vals[i] for c, vals in originals.items()}
+        reasons.append(str(reason))
+        records.append(record_text(fields))
+        details.append(
+            _detail(
+                reason,
+                fields,
+                int(metric_code[row]),
+                int(ts[row]),
+                float(value[row]),
+                None if newest_before is None else int(newest_before[row]),
+                now,
+            )
+        )
+    return pa.table(
+        [
+            pa.array(reasons, pa.string()),
+            pa.array([raw.source] * len(reasons), pa.string()),
+            pa.array(raw.position[rejected], pa.int64()),
+            pa.array(records, pa.string()),
+            pa.array(details, pa.string()),
+        ],
+        schema=REJECT_SCHEMA,
+    )
+
+
+def _detail(
+    reason: Reason,
+    fields: dict[str, object],
+    metric_code: int,
+    ts: int,
+    value: float,
+    newest_before: int | None,
+    now: int,
+) -> str:
+    metric = METRIC_NAMES_SORTED[metric_code] if metric_code >= 0 else None
+    if reason is Reason.MISSING_FIELD:
+        absent = [c for c in COLUMNS if _blank(fields.get(c))]
+        return "missing " + ", ".join(absent or ["a field"])
+    if reason is Reason.MALFORMED_RECORD:
+        return "entity_id and metric must be text"
+    if reason is Reason.UNKNOWN_METRIC:
+        return f"metric {fields.get('metric')!r} is not in the catalogue"
+    if reason is Reason.UNKNOWN_ENTITY:
+        return f"entity {fields.get('entity_id')!r} is not in the registry"
+    if reason is Reason.UNPARSABLE_TIMESTAMP:
+        return f"ts {fields.get('ts')!r} is neither ISO 8601 nor epoch milliseconds"
+    if reason is Reason.ABSURD_TIMESTAMP:
+        if ts < EARLIEST_MS:
+            return f"ts {_iso(ts)} is before 2000-01-01"
+        return f"ts {_iso(ts)} is more than a day after now ({_iso(now)})"
+    if reason is Reason.UNPARSABLE_NUMBER:
+        return f"value {fields.get('value')!r} is not a number"
+    if reason is Reason.NOT_FINITE:
+        return f"value {value} is not finite"
+    if reason is Reason.NEGATIVE_ENERGY:
+        return f"energy {value:g} below 0 for {metric}"
+    if reason is Reason.OUT_OF_RANGE and metric is not None:
+        spec = CATALOGUE[metric]
+        return (
+            f"value {value:g} outside [{spec.minimum:g}, {spec.maximum:g}] {spec.unit} for {metric}"
+        )
+    if reason is Reason.TOO_LATE and newest_before is not None:
+        behind = timedelta(milliseconds=newest_before - ts)
+        return f"ts {_iso(ts)} is {behind} behind the newest {_iso(newest_before)} of its series"
+    if reason is Reason.DUPLICATE:
+        return "same entity, metric and ts as an earlier reading"
+    return str(reason)
+
+
+def _blank(v: object) -> bool:
+    return v is None or (isinstance(v, str) and not v.strip())
+
+
+def _iso(ms: int) -> str:
+    try:
+        return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)).isoformat()
+    except OverflowError:
+        return f"{ms} ms"
