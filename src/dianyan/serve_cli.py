@@ -16,6 +16,8 @@ from dianyan.errors import DianyanError
 from dianyan.metrics import Metrics
 from dianyan.users_cli import add_database_arguments
 
+DEFAULT_LIFECYCLE = "config/lifecycle.yaml"
+
 
 def add_serve_parser(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -29,6 +31,18 @@ def add_serve_parser(
     add_database_arguments(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument(
+        "--lifecycle",
+        default=DEFAULT_LIFECYCLE,
+        help=f"stage deadlines for 超时督办 (default {DEFAULT_LIFECYCLE}; built-in when missing)",
+    )
+    p.add_argument(
+        "--escalate-every",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how often to flag and escalate overdue alerts (0: never; default 60)",
+    )
     p.set_defaults(handler=_cmd_serve)
     return p
 
@@ -45,12 +59,26 @@ def store_openers(args: argparse.Namespace) -> tuple[Callable[[], Any], Callable
 
 
 def feed_app(args: argparse.Namespace, metrics: Metrics) -> Any:
-    """The feed application for these arguments (shared with ``dianyan run``)."""
+    """The feed application for these arguments (shared with ``dianyan run``, which
+    replays history and so runs no wall-clock overdue escalation)."""
+    from alerts.deadlines import Deadlines, load_deadlines
     from alerts.feed.app import create_app
     from alerts.feed.context import FeedConfig
 
     open_store, open_users = store_openers(args)
-    return create_app(FeedConfig(open_store=open_store, open_users=open_users, metrics=metrics))
+    lifecycle = getattr(args, "lifecycle", None)
+    deadlines = None
+    if lifecycle is not None:
+        deadlines = load_deadlines(lifecycle) if Path(lifecycle).is_file() else Deadlines()
+    return create_app(
+        FeedConfig(
+            open_store=open_store,
+            open_users=open_users,
+            metrics=metrics,
+            deadlines=deadlines,
+            escalate_every_s=getattr(args, "escalate_every", 60.0),
+        )
+    )
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:

@@ -98,12 +98,18 @@ def running_feed(
     open_store: Callable[[], Any],
     open_users: Callable[[], UserStore],
     registry: CollectorRegistry | None = None,
+    **config: Any,
 ) -> Iterator[Feed]:
-    """Serve the feed on a free loopback port; yields with users added."""
+    """Serve the feed on a free loopback port; yields with users added.
+
+    ``config``: further FeedConfig fields (e.g. deadlines, clock).
+    """
     with open_users() as users:
         tokens = add_users(users)
     metrics = Metrics.create(registry or CollectorRegistry())
-    app = create_app(FeedConfig(open_store=open_store, open_users=open_users, metrics=metrics))
+    app = create_app(
+        FeedConfig(open_store=open_store, open_users=open_users, metrics=metrics, **config)
+    )
     store = open_store()
     try:
         with start_in_thread(app) as server:

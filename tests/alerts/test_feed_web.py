@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any
 
 import pytest
 from feedkit import Feed, running_feed, seed, sqlite_openers
+
+from alerts.deadlines import Deadlines
 
 
 @pytest.fixture
@@ -127,3 +130,24 @@ def test_a_session_cookie_reads_the_api_but_cannot_write_it(
     b.cookie = cookie  # replaying the old cookie: the session is gone on the server
     assert b.request("GET", "/")[0] == 303
     assert b.request("GET", "/api/alerts")[0] == 401
+
+
+def test_the_service_flags_overdue_alerts_on_its_own(
+    tmp_path: Path, make_detection: Callable[..., Any]
+) -> None:
+    """A day after an alert is raised without dispatch it is overdue, escalated to the city."""
+    day_later = 1_714_600_000_000 + 25 * 3_600_000
+    openers = sqlite_openers(tmp_path / "alerts.sqlite")
+    with openers[0]() as store:
+        ids = seed(store, make_detection)
+    config = {"deadlines": Deadlines(), "clock": lambda: day_later, "escalate_every_s": 0.05}
+    with running_feed(*openers, **config) as feed:
+        deadline = time.monotonic() + 10
+        while True:
+            overdue = feed.get("/api/alerts?overdue=true", "zhang").json["items"]
+            if overdue or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert feed.store.events(ids["night"])[-1].action == "escalate"
+    assert {a["id"] for a in overdue} == {ids["night"], ids["surge"]}
+    assert {a["escalation_level"] for a in overdue} == {1}

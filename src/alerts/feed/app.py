@@ -8,8 +8,10 @@ resolves who is asking (Bearer token for the API, session cookie for the pages).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -39,13 +41,39 @@ def create_app(config: FeedConfig) -> web.Application:
     backend = Backend(config.open_store, config.open_users)
     app[BACKEND] = backend
     app[CONFIG] = config
-    app.on_startup.append(lambda _app: backend.start())
-    app.on_cleanup.append(lambda _app: backend.stop())
+    app.cleanup_ctx.append(_lifetime)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)
     api.add_routes(app.router)
     pages.add_routes(app.router)
     return app
+
+
+async def _lifetime(app: web.Application) -> AsyncIterator[None]:
+    """Open the stores, run the overdue check if configured; undo both on shutdown."""
+    backend, config = app[BACKEND], app[CONFIG]
+    await backend.start()
+    task = None
+    if config.deadlines is not None and config.escalate_every_s > 0:
+        task = asyncio.create_task(_escalate_forever(backend, config), name="escalation")
+    yield
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await backend.stop()
+
+
+async def _escalate_forever(backend: Backend, config: FeedConfig) -> None:
+    """超时督办: flag and escalate overdue alerts now and every ``escalate_every_s``."""
+    while True:
+        try:
+            changed = await backend.store("escalate_overdue", config.clock(), config.deadlines)
+            if changed:
+                log.info("escalated %d overdue alert(s)", len(changed))
+        except Exception:  # keep serving; the next round tries again
+            log.exception("overdue escalation failed")
+        await asyncio.sleep(config.escalate_every_s)
 
 
 async def _healthz(request: web.Request) -> web.Response:

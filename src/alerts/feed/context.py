@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from alerts.access import AuthenticationError, User
+from alerts.deadlines import Deadlines
 from alerts.feed.backend import Backend
 from alerts.users import Session, UserStore
 from dianyan.metrics import Metrics
@@ -28,6 +29,8 @@ class FeedConfig:
     metrics: Metrics = field(default_factory=Metrics.create)
     clock: Callable[[], int] = wall_clock_ms
     secure_cookies: bool = False  # set behind HTTPS so the session cookie is never sent in clear
+    deadlines: Deadlines | None = None  # run the overdue escalation (超时督办) when given
+    escalate_every_s: float = 60.0
 
 
 BACKEND = web.AppKey("backend", Backend)
