@@ -225,7 +225,9 @@ class ElectricityDetector:
             return
         st = self.state
         centre = st["centre"][rows]  # rows x day type x slot
-        top = np.sort(np.nan_to_num(centre, nan=-np.inf), axis=2)[:, :, -PRODUCTION_TOP_SLOTS:]
+        top = np.partition(
+            np.where(np.isnan(centre), -np.inf, centre), -PRODUCTION_TOP_SLOTS, axis=2
+        )[:, :, -PRODUCTION_TOP_SLOTS:]
         with np.errstate(invalid="ignore"):
             level = top.mean(axis=2)
         level[~np.isfinite(level)] = np.nan

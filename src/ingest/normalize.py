@@ -46,7 +46,7 @@ import pyarrow.compute as pc
 
 from dianyan.errors import SchemaError
 from ingest.catalogue import CATALOGUE
-from ingest.schema import CST_OFFSET_MS, READING_SCHEMA, SLOT_MS, SLOTS_PER_DAY
+from ingest.schema import CST_OFFSET_MS, READING_SCHEMA, SLOT_MS, SLOTS_PER_DAY, metric_mask
 
 REGISTER_METRIC = "electricity.register_kwh"
 INTERVAL_METRIC = "electricity.kwh"
@@ -160,12 +160,10 @@ class RegisterNormalizer:
         """``(readings, rejected)``: other metrics unchanged followed by the converted rows
         (sorted by entity and ts), and the refused register rows with a ``reason``."""
         table = _check_schema(table)
-        metric = table["metric"]
-        if pa.types.is_dictionary(metric.type):
-            metric = metric.cast(pa.string())
-        is_register = pc.fill_null(pc.equal(metric, REGISTER_METRIC), False)
-        if not pc.any(is_register).as_py():
+        mask = metric_mask(table, REGISTER_METRIC)
+        if not mask.any():
             return table, REJECT_SCHEMA.empty_table()
+        is_register = pa.array(mask)
         passthrough = table.filter(pc.invert(is_register))
         converted, rejected = self._convert(table.filter(is_register))
         readings = pa.concat_tables([passthrough.cast(READING_SCHEMA), converted])
