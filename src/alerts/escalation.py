@@ -18,37 +18,41 @@ from alerts.lifecycle import Action
 from alerts.model import Alert, AlertState, EscalationLevel
 from alerts.sql import ALERT_COLUMNS, alert_from_row, insert_event, update_alert
 
+ESCALATE = Action.ESCALATE.value
+
 
 def escalate_overdue(db: Db, now_ms: int, deadlines: Deadlines) -> list[Alert]:
-    """Flag and escalate what is overdue at ``now_ms``; return the alerts that changed."""
+    """Flag and escalate what is overdue at ``now_ms``; return the alerts that changed.
+
+    Each alert changes in a transaction of its own, so the run never holds more than one
+    alert's lock (no deadlock with workers applying detections to several alerts).
+    """
+    rows = db.execute(
+        f"SELECT {ALERT_COLUMNS} FROM alerts WHERE state <> ? ORDER BY first_seen_ms, id",
+        (AlertState.CLEARED.value,),
+    ).fetchall()
     changed: list[Alert] = []
-    with db.transaction():
-        rows = db.execute(
-            f"SELECT {ALERT_COLUMNS} FROM alerts WHERE state <> ? ORDER BY first_seen_ms, id",
-            (AlertState.CLEARED.value,),
-        ).fetchall()
-        for alert in map(alert_from_row, rows):
-            after = _escalated(alert, now_ms, deadlines)
-            if after is None:
-                continue
-            values = {
-                "escalation_level": after.escalation_level,
-                "overdue_since_ms": after.overdue_since_ms,
-                "updated_at_ms": now_ms,
-            }
+    for alert in map(alert_from_row, rows):
+        after = _escalated(alert, now_ms, deadlines)
+        if after is None:
+            continue
+        stage, due_ms = deadlines.due(alert) or ("", 0)
+        values = {
+            "escalation_level": after.escalation_level,
+            "overdue_since_ms": after.overdue_since_ms,
+            "updated_at_ms": now_ms,
+        }
+        payload = {
+            "stage": stage,
+            "due_ms": due_ms,
+            "level": int(after.escalation_level),
+            "from_level": int(alert.escalation_level),
+        }
+        with db.transaction():
             if not update_alert(db, alert, values):
                 continue  # an action got there first; the next run looks again
-            stage, due_ms = deadlines.due(alert) or ("", 0)
-            payload = {
-                "stage": stage,
-                "due_ms": due_ms,
-                "level": int(after.escalation_level),
-                "from_level": int(alert.escalation_level),
-            }
-            insert_event(
-                db, alert.id, alert.seq + 1, now_ms, SYSTEM_ACTOR, Action.ESCALATE.value, payload
-            )
-            changed.append(replace(after, seq=alert.seq + 1, updated_at_ms=now_ms))
+            insert_event(db, alert.id, alert.seq + 1, now_ms, SYSTEM_ACTOR, ESCALATE, payload)
+        changed.append(replace(after, seq=alert.seq + 1, updated_at_ms=now_ms))
     return changed
 
 
