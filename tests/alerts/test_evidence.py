@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from alerts.model import frozen_evidence
-from alerts.store import SqliteAlertStore
+from alerts.store import AlertStore, SqliteAlertStore
 from detectors.detection import Detection
 
 NOW_MS = 1_750_000_000_000
@@ -20,7 +20,7 @@ MakeDetection = Callable[..., Detection]
 
 
 def test_alert_keeps_the_raising_detection_evidence_and_its_hash(
-    store: SqliteAlertStore, make_detection: MakeDetection
+    store: AlertStore, make_detection: MakeDetection
 ) -> None:
     d = make_detection(evidence={"kwh": [40.0, 44.5], "slots": ["22:15", "22:30"]})
     store.apply([d], NOW_MS)
@@ -40,7 +40,7 @@ def test_alert_keeps_the_raising_detection_evidence_and_its_hash(
 
 
 def test_later_detections_never_rewrite_the_evidence(
-    store: SqliteAlertStore, make_detection: MakeDetection
+    store: AlertStore, make_detection: MakeDetection
 ) -> None:
     store.apply([make_detection(observed=40.0)], NOW_MS)
     [raised] = store.list_alerts()

@@ -10,9 +10,10 @@ from typing import Any
 
 import psycopg
 import pytest
+from lifecycle_steps import PATHS, step
 
 from alerts.model import AlertState
-from alerts.store import ApplyResult, SqliteAlertStore
+from alerts.store import AlertStore, ApplyResult, SqliteAlertStore
 from detectors.detection import Detection, episode_alert_id
 
 NOW_MS = 1_750_000_000_000  # the store's clock in these tests
@@ -21,7 +22,7 @@ SLOT_MS = 15 * 60 * 1000
 MakeDetection = Callable[..., Detection]
 
 
-def snapshot(store: SqliteAlertStore) -> dict[str, Any]:
+def snapshot(store: AlertStore) -> dict[str, Any]:
     """Everything a user can read back from the store."""
     alerts = store.list_alerts()
     return {
@@ -33,7 +34,7 @@ def snapshot(store: SqliteAlertStore) -> dict[str, Any]:
 
 
 def test_first_detection_raises_an_alert_with_its_raised_event(
-    store: SqliteAlertStore, make_detection: MakeDetection
+    store: AlertStore, make_detection: MakeDetection
 ) -> None:
     d = make_detection()
     assert store.apply([d], NOW_MS) == ApplyResult(created=1)
@@ -51,7 +52,7 @@ def test_first_detection_raises_an_alert_with_its_raised_event(
 
 
 def test_redelivery_in_the_same_call_and_later_changes_nothing(
-    store: SqliteAlertStore, make_detection: MakeDetection
+    store: AlertStore, make_detection: MakeDetection
 ) -> None:
     batch = [make_detection(), make_detection(final=True), make_detection(entity_id="E002")]
     first = store.apply([*batch, batch[0]], NOW_MS)
@@ -81,7 +82,7 @@ def test_replay_into_a_reopened_file_store_changes_nothing(
 
 
 def test_open_alert_absorbs_new_episodes_of_the_same_entity_and_rule(
-    store: SqliteAlertStore, make_detection: MakeDetection
+    store: AlertStore, make_detection: MakeDetection
 ) -> None:
     first = make_detection(start_slot=0)
     later = make_detection(start_slot=10)
@@ -97,7 +98,7 @@ def test_open_alert_absorbs_new_episodes_of_the_same_entity_and_rule(
 
 
 def test_final_detection_extends_the_alert_without_counting_a_new_episode(
-    store: SqliteAlertStore, make_detection: MakeDetection
+    store: AlertStore, make_detection: MakeDetection
 ) -> None:
     opening = make_detection(start_slot=3)
     store.apply([opening], NOW_MS)
@@ -109,7 +110,7 @@ def test_final_detection_extends_the_alert_without_counting_a_new_episode(
 
 
 def test_final_of_an_absorbed_episode_extends_the_alert_that_absorbed_it(
-    store: SqliteAlertStore, make_detection: MakeDetection
+    store: AlertStore, make_detection: MakeDetection
 ) -> None:
     store.apply([make_detection(start_slot=0), make_detection(start_slot=10)], NOW_MS)
     final = make_detection(start_slot=10, final=True, slots=20)
@@ -119,7 +120,7 @@ def test_final_of_an_absorbed_episode_extends_the_alert_that_absorbed_it(
 
 
 def test_final_arriving_first_raises_and_the_late_opening_widens_first_seen(
-    store: SqliteAlertStore, make_detection: MakeDetection
+    store: AlertStore, make_detection: MakeDetection
 ) -> None:
     opening = make_detection(start_slot=5)
     # The final delivery covers only the episode's tail here.
@@ -136,14 +137,14 @@ def test_final_arriving_first_raises_and_the_late_opening_widens_first_seen(
     ("rule", "entity_id"), [("usage_surge", "E001"), ("night_production", "E2")]
 )
 def test_other_rule_or_entity_gets_its_own_alert(
-    store: SqliteAlertStore, make_detection: MakeDetection, rule: str, entity_id: str
+    store: AlertStore, make_detection: MakeDetection, rule: str, entity_id: str
 ) -> None:
     store.apply([make_detection(), make_detection(rule=rule, entity_id=entity_id)], NOW_MS)
     assert len(store.list_alerts()) == 2
 
 
 def test_suppressed_detection_is_recorded_with_its_exemption_and_raises_nothing(
-    store: SqliteAlertStore, make_detection: MakeDetection
+    store: AlertStore, make_detection: MakeDetection
 ) -> None:
     d = make_detection(suppressed_by="BB-2024-017")
     assert store.apply([d], NOW_MS) == ApplyResult(suppressed=1)
@@ -154,7 +155,7 @@ def test_suppressed_detection_is_recorded_with_its_exemption_and_raises_nothing(
 
 
 def test_suppressed_detection_does_not_extend_an_open_alert(
-    store: SqliteAlertStore, make_detection: MakeDetection
+    store: AlertStore, make_detection: MakeDetection
 ) -> None:
     store.apply([make_detection()], NOW_MS)
     before = store.list_alerts()
@@ -168,38 +169,27 @@ def test_suppressed_detection_does_not_extend_an_open_alert(
 
 
 def test_cleared_alert_absorbs_nothing_and_a_late_final_leaves_it_unchanged(
-    store_path: Path, make_detection: MakeDetection
+    store: AlertStore, make_detection: MakeDetection
 ) -> None:
-    with SqliteAlertStore(store_path) as store:
-        store.apply([make_detection()], NOW_MS)
-        [raised] = store.list_alerts()
-    clear_by_hand(store_path, raised.id)  # until issue 4 adds the clear action
+    store.apply([make_detection()], NOW_MS)
+    [raised] = store.list_alerts()
+    for action, payload in PATHS["cleared_explained"]:
+        step(store, store.get(raised.id), action, payload)
 
-    with SqliteAlertStore(store_path) as store:
-        result = store.apply(
-            [make_detection(final=True, slots=7), make_detection(start_slot=50)], NOW_MS
-        )
-        assert result == ApplyResult(late=1, created=1)
-        cleared = store.get(raised.id)
-        assert cleared is not None
-        assert cleared.last_seen_ms == raised.last_seen_ms
-        [new] = store.list_alerts(state="raised")
-        assert new.id != raised.id
-        assert new.occurrences == 1
-
-
-def clear_by_hand(path: Path, alert_id: str) -> None:
-    conn = sqlite3.connect(path)
-    try:
-        with conn:
-            conn.execute("UPDATE alerts SET state = 'cleared' WHERE id = ?", (alert_id,))
-    finally:
-        conn.close()
+    result = store.apply(
+        [make_detection(final=True, slots=7), make_detection(start_slot=50)], NOW_MS
+    )
+    assert result == ApplyResult(late=1, created=1)
+    cleared = store.get(raised.id)
+    assert cleared is not None
+    assert cleared.state is AlertState.CLEARED
+    assert cleared.last_seen_ms == raised.last_seen_ms
+    [new] = store.list_alerts(state="raised")
+    assert new.id != raised.id
+    assert new.occurrences == 1
 
 
-def test_a_failing_call_writes_nothing(
-    store: SqliteAlertStore, make_detection: MakeDetection
-) -> None:
+def test_a_failing_call_writes_nothing(store: AlertStore, make_detection: MakeDetection) -> None:
     good = make_detection()
     broken = replace(make_detection(entity_id="E2", start_slot=9), county=None)
     with pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError)):

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from alerts.model import AlertState
-from alerts.store import SqliteAlertStore
+from alerts.store import AlertStore
 from detectors.detection import Detection
 
 NOW_MS = 1_750_000_000_000
@@ -18,7 +18,7 @@ COUNTIES = {"E1": "370481", "E2": "370402", "E3": "370502", "E4": "110101"}
 
 
 @pytest.fixture
-def filled(store: SqliteAlertStore, make_detection: MakeDetection) -> SqliteAlertStore:
+def filled(store: AlertStore, make_detection: MakeDetection) -> AlertStore:
     store.apply(
         [
             make_detection(entity_id=entity, county=county, start_slot=slot)
@@ -43,26 +43,26 @@ def filled(store: SqliteAlertStore, make_detection: MakeDetection) -> SqliteAler
     ],
 )
 def test_region_is_a_division_code_prefix(
-    filled: SqliteAlertStore, region: str | None, entities: set[str]
+    filled: AlertStore, region: str | None, entities: set[str]
 ) -> None:
     assert {a.entity_id for a in filled.list_alerts(region=region)} == entities
     assert all(a.county.startswith(region or "") for a in filled.list_alerts(region=region))
 
 
 @pytest.mark.parametrize("region", ["3", "370", "37048", "3704811", "37%", "37_4", "", "３７"])
-def test_malformed_region_is_refused(filled: SqliteAlertStore, region: str) -> None:
+def test_malformed_region_is_refused(filled: AlertStore, region: str) -> None:
     with pytest.raises(ValueError, match="digits"):
         filled.list_alerts(region=region)
 
 
-def test_alerts_are_listed_by_first_seen_then_id(filled: SqliteAlertStore) -> None:
+def test_alerts_are_listed_by_first_seen_then_id(filled: AlertStore) -> None:
     alerts = filled.list_alerts()
     assert len(alerts) == 5
     assert alerts == sorted(alerts, key=lambda a: (a.first_seen_ms, a.id))
     assert filled.list_alerts(limit=2) == alerts[:2]
 
 
-def test_rule_and_state_filters(filled: SqliteAlertStore) -> None:
+def test_rule_and_state_filters(filled: AlertStore) -> None:
     surge = filled.list_alerts(rule="usage_surge")
     assert [(a.rule, a.entity_id) for a in surge] == [("usage_surge", "E1")]
     assert len(filled.list_alerts(state=AlertState.RAISED)) == 5
@@ -71,7 +71,7 @@ def test_rule_and_state_filters(filled: SqliteAlertStore) -> None:
         filled.list_alerts(state="closed")
 
 
-def test_counts_by_rule_and_state(filled: SqliteAlertStore) -> None:
+def test_counts_by_rule_and_state(filled: AlertStore) -> None:
     assert filled.counts_by_rule_state() == {
         ("night_production", AlertState.RAISED): 4,
         ("usage_surge", AlertState.RAISED): 1,
@@ -81,7 +81,7 @@ def test_counts_by_rule_and_state(filled: SqliteAlertStore) -> None:
     }
 
 
-def test_unknown_alert_reads_as_absent(filled: SqliteAlertStore) -> None:
+def test_unknown_alert_reads_as_absent(filled: AlertStore) -> None:
     assert filled.get("A-none") is None
     assert filled.events("A-none") == []
     assert filled.detections_of("A-none") == []
