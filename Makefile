@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/dianyan run
+	$(BIN)/dianyan run --port 0
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
