@@ -68,6 +68,8 @@ def test_pages_need_a_login_and_send_back_where_you_were(feed: Feed) -> None:
     assert "HttpOnly" in _set_cookie_of(feed)
     status, _, page = b.request("GET", "/")
     assert status == 200 and "zhang" in page
+    status, _, page = b.request("GET", "/?state=open")
+    assert status == 422 and "give one of raised" in page
 
 
 def _set_cookie_of(feed: Feed) -> str:
