@@ -534,6 +534,9 @@ class ElectricityDetector:
         centre = np.concatenate(
             [st["centre"][row, self.prev_day_type], st["centre"][row, self.day_type]]
         )
+        spread = np.concatenate(
+            [st["spread"][row, self.prev_day_type], st["spread"][row, self.day_type]]
+        )
         base = (self.day - 1) * SLOTS_PER_DAY
         end = min(max(last - base + 1, 1), values.size)
         begin = max(end - EVIDENCE_SLOTS, 0)
@@ -547,6 +550,9 @@ class ElectricityDetector:
             "first_end_ms": int(slot_end_ms(base + begin)),
             "values": clean(values[begin:end]),
             "baseline": clean(centre[begin:end]),
+            # the usual band: median +/- one robust standard deviation (1.4826 MAD)
+            "baseline_low": clean(np.maximum(centre - spread, 0.0)[begin:end]),
+            "baseline_high": clean((centre + spread)[begin:end]),
             "threshold": round(float(threshold), 3) if np.isfinite(threshold) else None,
         }
 
