@@ -138,11 +138,18 @@ class ElectricityDetector:
 
     def reload(self, thresholds: Thresholds) -> None:
         """Switch to a new thresholds version; open episodes and alerts carry on."""
+        self.check_reload(thresholds)
+        self._apply(thresholds)
+
+    def check_reload(self, thresholds: Thresholds) -> None:
+        """Refuse thresholds this state cannot serve (the baseline was shaped by others)."""
         if thresholds.baseline != self.thresholds.baseline:
             raise StateMismatchError(
                 "baseline settings changed (history_days/min_history_days); the baseline state "
                 "was built with the old ones. Restart with fresh state to apply them."
             )
+
+    def _apply(self, thresholds: Thresholds) -> None:
         self.thresholds = thresholds
         self.grid.lateness_ms = thresholds.ingest.allowed_lateness_minutes * 60_000
         ids = self.state.index.ids

@@ -1,4 +1,4 @@
-"""The embedded pipeline: files → ingest → electricity detector → alert store, one process.
+"""The embedded pipeline: files → ingest → detectors → alert store, in one process.
 
 Bad records are validated out into the dead-letter sink with a reason and counted; they
 never stop the stream. Detections go to the alert store in one transaction per batch;
@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from alerts.store import SqliteAlertStore
 from detectors.context import NoRegistry, RegistryContext
 from detectors.detection import Detection
-from detectors.electricity import ElectricityDetector
+from detectors.detector_set import DetectorSet
 from detectors.thresholds import Thresholds, ThresholdsWatcher
 from dianyan.errors import ConfigError, DianyanError
 from dianyan.metrics import Metrics
@@ -92,7 +92,8 @@ class Pipeline:
             max_spread_slots=MAX_SPREAD_SLOTS,
         )
         context = RegistryContext(registry) if registry is not None else NoRegistry()
-        self.detector = ElectricityDetector(thresholds, context)
+        self.detectors = DetectorSet(thresholds, context)
+        self.detector = self.detectors["electricity"]  # watermark and state figures
         self.summary = RunSummary()
         self.metrics.thresholds.info({"version": thresholds.version, "path": thresholds.path})
 
@@ -123,7 +124,7 @@ class Pipeline:
             self._reject_table(refused)
         self.summary.accepted += readings.num_rows
         self._count_accepted(readings)
-        result = self.detector.step(readings)
+        result = self.detectors.step(readings)
         if result.late is not None:
             reasons = pa.array([Reason.TOO_LATE.value] * result.late.num_rows)
             self._reject_table(result.late.append_column("reason", reasons))
@@ -133,7 +134,7 @@ class Pipeline:
 
     def finish(self) -> list[Detection]:
         """End of input: evaluate the slots still open."""
-        detections = self.detector.flush().detections
+        detections = self.detectors.flush().detections
         self._store(detections)
         return detections
 
@@ -176,7 +177,7 @@ class Pipeline:
         if new is None:
             return
         try:
-            self.detector.reload(new)
+            self.detectors.reload(new)
         except DianyanError as exc:
             log.error("thresholds %s not applied: %s", new.version, exc)
             self.metrics.thresholds_reloads.labels("refused").inc()
