@@ -47,6 +47,10 @@ def ensure_data(data: Path, counties: int, enterprises: int, days: int, seed: in
         str(seed),
         "--out",
         str(data),
+        "--gas-stations-per-county",
+        "0",
+        "--water-stations-per-county",
+        "0",
     ]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
@@ -75,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         alerts = len(store.list_alerts())
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     detector = pipeline.detector
-    per_entity = detector.state.nbytes() / max(len(detector.state), 1)
+    per_entity = detector.state_bytes_per_entity()
     figures = {
         "readings": readings,
         "seconds": round(summary.seconds, 3),
