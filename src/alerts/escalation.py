@@ -24,35 +24,36 @@ ESCALATE = Action.ESCALATE.value
 def escalate_overdue(db: Db, now_ms: int, deadlines: Deadlines) -> list[Alert]:
     """Flag and escalate what is overdue at ``now_ms``; return the alerts that changed.
 
-    Each alert changes in a transaction of its own, so the run never holds more than one
-    alert's lock (no deadlock with workers applying detections to several alerts).
+    One transaction: readers see a run whole or not at all. It takes the (rule, entity)
+    locks that ``apply`` takes, in the same order, so the two cannot deadlock.
     """
     rows = db.execute(
         f"SELECT {ALERT_COLUMNS} FROM alerts WHERE state <> ? ORDER BY first_seen_ms, id",
         (AlertState.CLEARED.value,),
     ).fetchall()
+    due = [
+        (a, after) for a in map(alert_from_row, rows) if (after := _escalated(a, now_ms, deadlines))
+    ]
     changed: list[Alert] = []
-    for alert in map(alert_from_row, rows):
-        after = _escalated(alert, now_ms, deadlines)
-        if after is None:
-            continue
-        stage, due_ms = deadlines.due(alert) or ("", 0)
-        values = {
-            "escalation_level": after.escalation_level,
-            "overdue_since_ms": after.overdue_since_ms,
-            "updated_at_ms": now_ms,
-        }
-        payload = {
-            "stage": stage,
-            "due_ms": due_ms,
-            "level": int(after.escalation_level),
-            "from_level": int(alert.escalation_level),
-        }
-        with db.transaction():
+    with db.transaction():
+        db.lock(f"{alert.rule}|{alert.entity_id}" for alert, _ in due)
+        for alert, after in due:
+            stage, due_ms = deadlines.due(alert) or ("", 0)
+            values = {
+                "escalation_level": after.escalation_level,
+                "overdue_since_ms": after.overdue_since_ms,
+                "updated_at_ms": now_ms,
+            }
             if not update_alert(db, alert, values):
                 continue  # an action got there first; the next run looks again
+            payload = {
+                "stage": stage,
+                "due_ms": due_ms,
+                "level": int(after.escalation_level),
+                "from_level": int(alert.escalation_level),
+            }
             insert_event(db, alert.id, alert.seq + 1, now_ms, SYSTEM_ACTOR, ESCALATE, payload)
-        changed.append(replace(after, seq=alert.seq + 1, updated_at_ms=now_ms))
+            changed.append(replace(after, seq=alert.seq + 1, updated_at_ms=now_ms))
     return changed
 
 
