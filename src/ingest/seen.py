@@ -27,7 +27,7 @@ NONE = np.iinfo(np.int64).min // 4
 TS_BITS = 41
 #: Most rows :meth:`SeenReadings.check` takes at once (series fit in 22 bits of a key).
 MAX_CHECK_ROWS = 1 << 22
-_MIN_PRUNE = 1 << 20
+_MIN_PRUNE = 1 << 18
 
 
 class SeenReadings:

@@ -17,7 +17,7 @@ import pyarrow as pa
 from ingest.rawbatch import RawBatch
 from ingest.rejects import Reason, rejects_table
 
-DEFAULT_BLOCK_BYTES = 4 << 20
+DEFAULT_BLOCK_BYTES = 1 << 20
 BOM = b"\xef\xbb\xbf"
 _HEAD = 200  # bytes of an over-long line kept for the dead-letter record
 
