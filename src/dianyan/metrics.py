@@ -6,7 +6,9 @@ nothing leaks between pipelines.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
@@ -26,6 +28,7 @@ class Metrics:
     watermark: Gauge
     thresholds: Info
     thresholds_reloads: Counter
+    alerts_overdue: Gauge
     entities: Gauge
     state_bytes: Gauge
 
@@ -86,8 +89,27 @@ class Metrics:
                 ["result"],
                 registry=r,
             ),
+            alerts_overdue=Gauge(
+                "dianyan_alerts_overdue",
+                "Open alerts past a stage deadlines (超时督办), by rule",
+                ["rule"],
+                registry=r,
+            ),
             entities=Gauge("dianyan_entities", "Entities with detector state", registry=r),
             state_bytes=Gauge(
                 "dianyan_detector_state_bytes", "Bytes of detector state", registry=r
             ),
         )
+
+    def set_alert_gauges(self, counts: Mapping[tuple[str, str], int], rows: Iterable[Any]) -> None:
+        """Open alerts by (rule, state) and overdue alerts by rule, from the store."""
+        self.alerts_open.clear()
+        for (rule, state), n in counts.items():
+            if str(state) != "cleared":
+                self.alerts_open.labels(rule, str(state)).set(n)
+        overdue: dict[str, int] = {}
+        for row in rows:
+            overdue[row.rule] = overdue.get(row.rule, 0) + int(row.overdue)
+        self.alerts_overdue.clear()
+        for rule, n in overdue.items():
+            self.alerts_overdue.labels(rule).set(n)

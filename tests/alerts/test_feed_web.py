@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from feedkit import Feed, running_feed, seed, sqlite_openers
+from prometheus_client.parser import text_string_to_metric_families
 
 from alerts.deadlines import Deadlines
 
@@ -151,5 +152,16 @@ def test_the_service_flags_overdue_alerts_on_its_own(
                 break
             time.sleep(0.05)
         assert feed.store.events(ids["night"])[-1].action == "escalate"
+        scraped = feed.get("/metrics").body.decode()
+        expected: dict[str, float] = {}
+        for alert in feed.store.list_alerts(overdue=True):  # every region, as operators see it
+            expected[alert.rule] = expected.get(alert.rule, 0.0) + 1.0
     assert {a["id"] for a in overdue} == {ids["night"], ids["surge"]}
     assert {a["escalation_level"] for a in overdue} == {1}
+    families = {f.name: f for f in text_string_to_metric_families(scraped)}
+    overdue_by_rule = {
+        s.labels["rule"]: s.value for s in families["dianyan_alerts_overdue"].samples
+    }
+    assert overdue_by_rule == expected and overdue_by_rule["night_production"] >= 1
+    open_states = {s.labels["state"] for s in families["dianyan_alerts_open"].samples}
+    assert "raised" in open_states

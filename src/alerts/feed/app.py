@@ -81,7 +81,12 @@ async def _healthz(request: web.Request) -> web.Response:
 
 
 async def _metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[CONFIG].metrics.registry)
+    """Prometheus text; the alert gauges are read from the store at scrape time."""
+    metrics = request.app[CONFIG].metrics
+    counts = await request.app[BACKEND].store("counts_by_rule_state")
+    stats = await request.app[BACKEND].store("stats")
+    metrics.set_alert_gauges(counts, stats.rows)
+    body = generate_latest(metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
