@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,21 +34,63 @@ class RawBatch:
         return len(self.position) + self.rejects.num_rows
 
 
-def slices(batch: RawBatch, batch_rows: int) -> Iterator[RawBatch]:
-    """Cut a batch into batches of at most ``batch_rows`` rows; its rejects go with the first.
+def rebatch(batches: Iterable[RawBatch], batch_rows: int) -> Iterator[RawBatch]:
+    """Batches of ``batch_rows`` rows (the last may be shorter) from one file's batches.
 
-    A batch with neither rows nor rejects yields nothing.
+    Small batches are joined and large ones cut, so that validation pays its per-batch
+    costs once per ``batch_rows``. Rejects travel with the rows read next to them. A
+    change of column types (a reader switching from typed to text) starts a new batch.
     """
-    n = len(batch.position)
-    if n <= batch_rows:
-        if n or batch.rejects.num_rows:
-            yield batch
-        return
-    for start in range(0, n, batch_rows):
-        stop = min(start + batch_rows, n)
-        yield RawBatch(
-            {col: arr.slice(start, stop - start) for col, arr in batch.columns.items()},
-            batch.source,
-            batch.position[start:stop],
-            batch.rejects if start == 0 else empty_rejects(),
-        )
+    parts: list[RawBatch] = []
+    rows = 0
+    for batch in batches:
+        if len(batch.position) and rows and _types(batch) != _types(_with_rows(parts)):
+            yield _join(parts)
+            parts, rows = [], 0
+        parts.append(batch)
+        rows += len(batch.position)
+        while rows >= batch_rows:
+            joined = _join(parts)
+            yield _cut(joined, 0, batch_rows, joined.rejects)
+            rest = _cut(joined, batch_rows, rows, empty_rejects())
+            parts, rows = [rest], rows - batch_rows
+    if parts:
+        joined = _join(parts)
+        if len(joined.position) or joined.rejects.num_rows:
+            yield joined
+
+
+def _with_rows(parts: list[RawBatch]) -> RawBatch:
+    return next(p for p in parts if len(p.position))
+
+
+def _types(batch: RawBatch) -> dict[str, pa.DataType]:
+    return {name: arr.type for name, arr in batch.columns.items()}
+
+
+def _join(parts: list[RawBatch]) -> RawBatch:
+    if len(parts) == 1:
+        return parts[0]
+    with_rows = [p for p in parts if len(p.position)]
+    columns = {}
+    if with_rows:
+        columns = {
+            name: pa.concat_arrays([p.columns[name] for p in with_rows])
+            for name in with_rows[0].columns
+        }
+    rejects = [p.rejects for p in parts if p.rejects.num_rows]
+    return RawBatch(
+        columns,
+        parts[0].source,
+        np.concatenate([p.position for p in parts]),
+        pa.concat_tables(rejects) if rejects else empty_rejects(),
+    )
+
+
+def _cut(batch: RawBatch, start: int, stop: int, rejects: pa.Table) -> RawBatch:
+    return RawBatch(
+        {name: arr.slice(start, stop - start) for name, arr in batch.columns.items()},
+        batch.source,
+        batch.position[start:stop],
+        rejects,
+    )

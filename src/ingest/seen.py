@@ -42,12 +42,19 @@ class SeenReadings:
         self._key_t: list[np.ndarray] = []
         self._n_keys = 0
         self._prune_at = prune_min
+        self._uniform: int | None = None  # the lateness when every entity has the same
 
     def add_entities(self, lateness_ms: np.ndarray) -> None:
         """Make room for new entity rows with their allowed lateness."""
         self._lateness = np.concatenate([self._lateness, lateness_ms.astype(np.int64)])
         fresh = np.full(len(lateness_ms) * self._m, NONE, np.int64)
         self._newest = np.concatenate([self._newest, fresh])
+        if len(self._lateness):
+            low, high = self._lateness.min(), self._lateness.max()
+            self._uniform = int(low) if low == high else None
+
+    def _allowed(self, entity: np.ndarray) -> np.ndarray | int:
+        return self._uniform if self._uniform is not None else self._lateness[entity]
 
     @property
     def held_keys(self) -> int:
@@ -70,7 +77,7 @@ class SeenReadings:
         if n > MAX_CHECK_ROWS:
             raise ValueError(f"check at most {MAX_CHECK_ROWS} rows at a time, got {n}")
         series = entity * self._m + metric
-        allowed = self._lateness[entity]
+        allowed = self._allowed(entity)
         held_newest = self._newest[series]
         dt = np.diff(ts)
         if _each_series_in_time_order(entity, series, dt):
@@ -93,14 +100,19 @@ class SeenReadings:
             else:
                 duplicate[rows] = dup
             keep = ~dup
-            s, t = s[keep], t[keep]
-        self._accept(s, t)
+            s, t, e = s[keep], t[keep], e[keep]
+        self._accept(s, t, e)
         return late, duplicate, newest_before
 
-    def _accept(self, series: np.ndarray, ts: np.ndarray) -> None:
+    def _accept(self, series: np.ndarray, ts: np.ndarray, entity: np.ndarray) -> None:
         if not len(ts):
             return
         np.maximum.at(self._newest, series, ts)
+        # Keys already behind their series' horizon are never needed: a batch spanning
+        # more than the lateness keeps only its recent end.
+        live = ts >= self._newest[series] - self._allowed(entity)
+        if not live.all():
+            series, ts = series[live], ts[live]
         self._key_s.append(series)
         self._key_t.append(ts)
         self._n_keys += len(ts)
@@ -115,8 +127,10 @@ class SeenReadings:
 
     def _prune(self) -> None:
         ks, kt = self._keys()
-        horizon = self._newest - np.repeat(self._lateness, self._m)
-        live = kt >= horizon[ks]
+        if self._uniform is not None:
+            live = kt >= self._newest[ks] - self._uniform
+        else:
+            live = kt >= self._newest[ks] - self._lateness[ks // self._m]
         self._key_s, self._key_t = [ks[live]], [kt[live]]
         self._n_keys = int(live.sum())
         self._prune_at = max(2 * self._n_keys, self._prune_min)

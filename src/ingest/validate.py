@@ -210,24 +210,22 @@ class Validator:
                 ts[ok],
             )
         )
-        late_all: list[np.ndarray] = []
-        dup_all: list[np.ndarray] = []
-        before_all: list[np.ndarray] = []
-        for start in range(0, max(len(t), 1), MAX_CHECK_ROWS):
-            stop = start + MAX_CHECK_ROWS
-            late, dup, before = self._seen.check(e[start:stop], m[start:stop], t[start:stop])
-            late_all.append(late)
-            dup_all.append(dup)
-            before_all.append(before)
-        late = np.concatenate(late_all)
-        dup = np.concatenate(dup_all)
+        parts = [
+            self._seen.check(
+                e[i : i + MAX_CHECK_ROWS], m[i : i + MAX_CHECK_ROWS], t[i : i + MAX_CHECK_ROWS]
+            )
+            for i in range(0, max(len(t), 1), MAX_CHECK_ROWS)
+        ]
+        late, dup, before = (
+            p[0] if len(parts) == 1 else np.concatenate(p) for p in zip(*parts, strict=True)
+        )
         if not (late.any() or dup.any()):
             return None
         rows = np.arange(len(codes)) if ok is None else ok
         codes[rows[late]] = _CODE[Reason.TOO_LATE]
         codes[rows[dup]] = _CODE[Reason.DUPLICATE]
         newest_before = np.zeros(len(codes), dtype=np.int64)
-        newest_before[rows] = np.concatenate(before_all)
+        newest_before[rows] = before
         return newest_before
 
     def _valid_table(

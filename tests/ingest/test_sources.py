@@ -230,3 +230,15 @@ def test_missing_path_and_unsupported_type_are_refused(tmp_path):
     (tmp_path / "x.xlsx").write_bytes(b"")
     with pytest.raises(SchemaError, match=r"unsupported file type '\.xlsx'"):
         list(iter_raw_batches(tmp_path / "x.xlsx"))
+
+
+def test_small_read_blocks_still_make_full_batches(tmp_path):
+    path = tmp_path / "a.csv"
+    good = "E1,electricity.kwh,2024-01-01T00:00:00Z,1\n"
+    path.write_text(HEADER + (good * 30 + "bad line\n") * 10)
+    batches = list(iter_csv(path, batch_rows=50, block_bytes=256))
+    sizes = [len(b.position) for b in batches]
+    assert sizes == [50] * 6
+    assert sum(b.rejects.num_rows for b in batches) == 10
+    positions = np.concatenate([b.position for b in batches])
+    assert (np.diff(positions) > 0).all()

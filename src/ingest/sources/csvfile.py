@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ingest.rawbatch import RawBatch, slices
+from ingest.rawbatch import RawBatch, rebatch
 from ingest.rejects import Reason, rejects_table
 from ingest.schema import COLUMNS
 from ingest.sources.textblocks import (
@@ -46,7 +46,12 @@ from ingest.sources.textblocks import (
 def iter_csv(
     path: Path, batch_rows: int, block_bytes: int = DEFAULT_BLOCK_BYTES
 ) -> Iterator[RawBatch]:
-    """Yield the rows of one CSV file in batches of at most ``batch_rows`` rows."""
+    """Yield the rows of one CSV file in batches of ``batch_rows`` rows (the last shorter)."""
+    yield from rebatch(_blocks(path, block_bytes), batch_rows)
+
+
+def _blocks(path: Path, block_bytes: int) -> Iterator[RawBatch]:
+    """One raw batch per block of lines."""
     source = str(path)
     with open(path, "rb") as stream:
         blocks = iter_text_blocks(stream, block_bytes)
@@ -64,7 +69,7 @@ def iter_csv(
                 item = TextBlock(rest, item.first_line + 1)
                 if not rest:
                     continue
-            yield from slices(header.parse_block(item, source), batch_rows)
+            yield header.parse_block(item, source)
 
 
 class _Header:

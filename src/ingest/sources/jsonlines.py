@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.json as pajson
 
-from ingest.rawbatch import RawBatch, slices
+from ingest.rawbatch import RawBatch, rebatch
 from ingest.rejects import Reason, rejects_table
 from ingest.schema import COLUMNS
 from ingest.sources.textblocks import (
@@ -39,15 +39,19 @@ from ingest.sources.textblocks import (
 def iter_jsonl(
     path: Path, batch_rows: int, block_bytes: int = DEFAULT_BLOCK_BYTES
 ) -> Iterator[RawBatch]:
-    """Yield the rows of one JSON-lines file in batches of at most ``batch_rows`` rows."""
+    """Yield the rows of one JSON-lines file in batches of ``batch_rows`` rows (last shorter)."""
+    yield from rebatch(_blocks(path, block_bytes), batch_rows)
+
+
+def _blocks(path: Path, block_bytes: int) -> Iterator[RawBatch]:
+    """One raw batch per block of lines."""
     source = str(path)
     with open(path, "rb") as stream:
         for item in iter_text_blocks(stream, block_bytes):
             if isinstance(item, LongLine):
                 yield long_line_batch(item, source)
-                continue
-            batch = _parse_with_arrow(item, source) or _parse_line_by_line(item, source)
-            yield from slices(batch, batch_rows)
+            else:
+                yield _parse_with_arrow(item, source) or _parse_line_by_line(item, source)
 
 
 def _parse_with_arrow(block: TextBlock, source: str) -> RawBatch | None:
