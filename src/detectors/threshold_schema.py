@@ -261,6 +261,63 @@ RULES: dict[str, RuleSpec] = {
                 "no reading for longer than this (event time) raises the alert",
             ),
         ),
+        _rule(
+            "generic_score",
+            "通用异常评分 / generic anomaly score",
+            "low",
+            _float(
+                "threshold",
+                0.9999,
+                0.5,
+                1.0,
+                "a reading is anomalous once its score rises above this; about 1 - threshold "
+                "of normal readings score above it, on any series",
+                above=True,
+            ),
+            _float(
+                "hysteresis",
+                0.0099,
+                0.0,
+                0.5,
+                "an anomaly lasts until the score falls below threshold - hysteresis",
+            ),
+            _int(
+                "window",
+                96,
+                8,
+                2048,
+                "recent readings of the series that give its rolling baseline and spread",
+            ),
+            _int(
+                "min_history",
+                24,
+                2,
+                2048,
+                "readings the series needs before it is scored (capped at window)",
+            ),
+            ParamSpec(
+                "seasonal",
+                "choice",
+                "auto",
+                "time-of-day baseline: auto (where it fits the series better than the "
+                "rolling one), daily (always), none (never)",
+                choices=("auto", "daily", "none"),
+            ),
+            _int(
+                "season_days",
+                14,
+                2,
+                56,
+                "past days kept per 15-min slot of the day for the time-of-day baseline",
+            ),
+            _int(
+                "min_season_days",
+                3,
+                1,
+                56,
+                "days a slot needs before the time-of-day baseline is used (capped at season_days)",
+            ),
+        ),
     )
 }
 
