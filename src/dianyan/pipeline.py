@@ -119,9 +119,21 @@ class Pipeline:
         """One validated batch through normalization, the detector and the store."""
         t0 = time.perf_counter()
         self._poll_thresholds()
+        return self.detect(self.normalize(valid), t0)
+
+    def normalize(self, valid: pa.Table) -> pa.Table:
+        """Registers to interval energy; refused rows go to the dead-letter sink."""
         readings, refused = self.normalizer.normalize_with_rejects(valid)
         if refused.num_rows:
             self._reject_table(refused)
+        return readings
+
+    def detect(self, readings: pa.Table, t0: float | None = None) -> list[Detection]:
+        """Normalized readings through the detectors and into the store.
+
+        A backtest normalizes a batch once and hands it to several pipelines this way.
+        """
+        t0 = time.perf_counter() if t0 is None else t0
         self.summary.accepted += readings.num_rows
         self._count_accepted(readings)
         result = self.detectors.step(readings)
