@@ -4,6 +4,9 @@ Readings arrive in batches of any size and order. The grid holds the slots that 
 receive readings (the allowed lateness behind the newest reading, the watermark) and hands
 out the slots that have closed as one dense float32 block per call, NaN where an entity
 sent nothing. A reading for a slot that has already closed is reported as too late.
+
+Slots are 15 minutes for electricity; station sensors (gas every minute, water every five)
+use grids of their own slot size (:class:`SlotClock`), counted the same way in local time.
 """
 
 from __future__ import annotations
@@ -12,8 +15,36 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ingest.normalize import slot_index
-from ingest.schema import CST_OFFSET_MS, SLOT_MS
+from ingest.schema import CST_OFFSET_MS, SLOT_MINUTES
+
+
+@dataclass(frozen=True, slots=True)
+class SlotClock:
+    """Slots of ``minutes`` in local time: slot s is ``[s·m − 8 h, (s+1)·m − 8 h)`` UTC.
+
+    ``s // per_day`` is the local day and ``s % per_day`` the slot of the day; a reading
+    (stamped at its interval's end) belongs to the slot it ends.
+    """
+
+    minutes: int = SLOT_MINUTES
+
+    @property
+    def ms(self) -> int:
+        return self.minutes * 60_000
+
+    @property
+    def per_day(self) -> int:
+        return 24 * 60 // self.minutes
+
+    def index(self, ts_ms: np.ndarray) -> np.ndarray:
+        """Slot of readings ending at ``ts_ms`` (UTC epoch ms)."""
+        return np.floor_divide(np.asarray(ts_ms, dtype=np.int64) + (CST_OFFSET_MS - 1), self.ms)
+
+    def start_ms(self, slots: np.ndarray | int) -> np.ndarray:
+        return np.asarray(slots, dtype=np.int64) * self.ms - CST_OFFSET_MS
+
+    def end_ms(self, slots: np.ndarray | int) -> np.ndarray:
+        return self.start_ms(slots) + self.ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +58,9 @@ class ClosedBlock:
 class SlotGrid:
     """Open-slot buffer with an event-time watermark."""
 
-    def __init__(self, lateness_ms: int) -> None:
+    def __init__(self, lateness_ms: int, clock: SlotClock | None = None) -> None:
         self.lateness_ms = lateness_ms
+        self.clock = clock or SlotClock()
         self.open_base = -1  # first slot not handed out yet; -1 before the first reading
         self.open_vals = np.empty((0, 0), dtype=np.float32)
         self.watermark_ms = np.iinfo(np.int64).min
@@ -39,9 +71,9 @@ class SlotGrid:
         """Scatter readings; returns the mask of readings whose slot had already closed."""
         if ts_ms.size == 0:
             return np.zeros(0, dtype=bool)
-        slots = slot_index(ts_ms)
+        slots = self.clock.index(ts_ms)
         if self.open_base < 0:
-            self.open_base = int(slot_index(np.array([ts_ms.min() - self.lateness_ms]))[0])
+            self.open_base = int(self.clock.index(np.array([ts_ms.min() - self.lateness_ms]))[0])
         self.watermark_ms = max(self.watermark_ms, int(ts_ms.max()))
         late = slots < self.open_base
         keep = ~late
@@ -63,12 +95,12 @@ class SlotGrid:
         if self.open_base < 0:
             return -1
         if flush:  # every slot up to the newest reading: its end <= the watermark
-            return (self.watermark_ms + CST_OFFSET_MS) // SLOT_MS
+            return (self.watermark_ms + CST_OFFSET_MS) // self.clock.ms
         # A reading (stamped at its slot's end) exactly the allowed lateness behind the
         # watermark is still on time, so slot s closes once its end,
-        # (s + 1) * SLOT_MS - CST_OFFSET_MS, is < watermark - lateness.
+        # (s + 1) * slot_ms - CST_OFFSET_MS, is < watermark - lateness.
         horizon = self.watermark_ms - self.lateness_ms
-        return (horizon + CST_OFFSET_MS - 1) // SLOT_MS
+        return (horizon + CST_OFFSET_MS - 1) // self.clock.ms
 
     def take_closed(self, n_rows: int, flush: bool = False) -> ClosedBlock | None:
         """Hand out every closed slot; they leave the grid."""
