@@ -5,22 +5,33 @@ after ``recovery`` valid slots without it, so one violation gives one episode an
 hovering at a threshold does not flap. Missing slots (NaN readings) neither extend nor
 break a run: a meter that is silent is not read as "running" or as "stopped".
 
+With a ``hold`` condition (hysteresis), an open episode stays abnormal while ``hold``
+holds (e.g. the value is still inside the band below a limit), although only ``cond`` (over
+the limit) starts a run. With ``peak`` columns the tracker also keeps the largest ``peak``
+value of each episode and a ``tag`` recorded with it (which limit, which window), so a
+rule can say how bad an episode got whatever the batch boundaries were.
+
 The tracker is vectorized over entities; it walks the slots of a block (at most a day,
 96 steps) with whole-array operations, only over the rows that have anything going on.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from detectors.state import Column, EntityState
 
 
-def episode_columns(prefix: str) -> dict[str, Column]:
+def episode_columns(prefix: str, peak: bool = False) -> dict[str, Column]:
     """Per-entity arrays of one rule's tracker, names prefixed with the rule."""
-    return {
+    extra = (
+        {f"{prefix}.peak": Column((), "float64", -np.inf), f"{prefix}.tag": Column((), "int64", 0)}
+        if peak
+        else {}
+    )
+    return extra | {
         f"{prefix}.run": Column((), "int32", 0),
         f"{prefix}.run_start": Column((), "int64", -1),
         f"{prefix}.active": Column((), "bool", False),
@@ -44,12 +55,17 @@ class EpisodeEvents:
     close_start: np.ndarray
     close_last: np.ndarray  # last abnormal slot
     close_mean: np.ndarray
+    # with peak tracking: the largest peak value so far and its tag (else -inf and 0)
+    open_peak: np.ndarray = field(default_factory=lambda: np.empty(0))
+    open_tag: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    close_peak: np.ndarray = field(default_factory=lambda: np.empty(0))
+    close_tag: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
     @staticmethod
     def empty() -> EpisodeEvents:
         e = np.empty(0, dtype=np.int64)
         f = np.empty(0, dtype=np.float64)
-        return EpisodeEvents(e, e, e, f, e, e, e, f)
+        return EpisodeEvents(e, e, e, f, e, e, e, f, f, e, f, e)
 
 
 class EpisodeTracker:
@@ -78,11 +94,15 @@ class EpisodeTracker:
         first_slot: int,
         min_run: np.ndarray,
         recovery: np.ndarray,
+        hold: np.ndarray | None = None,
+        peak: np.ndarray | None = None,
+        tag: np.ndarray | None = None,
     ) -> EpisodeEvents:
         """Advance every entity over a block of T slots.
 
         ``cond``, ``valid`` and ``observed`` are (entities x T) for rows 0..n-1 of the state;
-        ``min_run`` and ``recovery`` are per-entity arrays.
+        ``min_run`` and ``recovery`` are per-entity arrays. ``hold`` (entities x T) keeps an
+        open episode abnormal; ``peak`` and ``tag`` (entities x T) need the peak columns.
         """
         n, t_len = cond.shape
         run = self._col(state, "run")
@@ -92,6 +112,7 @@ class EpisodeTracker:
         if rows.size == 0:
             return EpisodeEvents.empty()
         c = cond[rows] & valid[rows]
+        h = c if hold is None else (hold[rows] | cond[rows]) & valid[rows]
         v = valid[rows]
         obs = observed[rows]
         r_run = run[rows].copy()
@@ -104,11 +125,20 @@ class EpisodeTracker:
         r_count = self._col(state, "count")[rows].copy()
         r_min = min_run[rows]
         r_rec = recovery[rows]
+        tracked = peak is not None
+        if tracked:
+            pk = np.asarray(peak, dtype=np.float64)[rows]
+            tg = np.zeros(pk.shape, dtype=np.int64) if tag is None else tag[rows]
+            r_peak = self._col(state, "peak")[rows].copy()
+            r_tag = self._col(state, "tag")[rows].copy()
+        else:
+            r_peak = np.full(rows.size, -np.inf)
+            r_tag = np.zeros(rows.size, dtype=np.int64)
         opens: list[tuple[np.ndarray, ...]] = []
         closes: list[tuple[np.ndarray, ...]] = []
         for t in range(t_len):
             slot = first_slot + t
-            ct = c[:, t]
+            ct = c[:, t] if h is c else np.where(r_active, h[:, t], c[:, t])
             off = v[:, t] & ~ct
             # condition holds: extend the run
             new_run = ct & (r_run == 0)
@@ -119,6 +149,10 @@ class EpisodeTracker:
             x = np.where(ct, obs[:, t], 0.0)
             r_sum += x
             r_count += ct
+            if tracked:
+                higher = ct & (pk[:, t] > r_peak)
+                r_peak[higher] = pk[higher, t]
+                r_tag[higher] = tg[higher, t]
             # an inactive run before reaching min_run only accumulates its own values
             opening = ct & ~r_active & (r_run >= r_min)
             if opening.any():
@@ -131,6 +165,8 @@ class EpisodeTracker:
                         r_ep_start[idx],
                         np.full(idx.size, slot),
                         r_sum[idx] / np.maximum(r_count[idx], 1),
+                        r_peak[idx].copy(),
+                        r_tag[idx].copy(),
                     )
                 )
             # condition does not hold on a valid slot: break the run, count recovery
@@ -138,6 +174,7 @@ class EpisodeTracker:
             idle = off & ~r_active
             r_sum[idle] = 0.0
             r_count[idle] = 0
+            r_peak[idle] = -np.inf
             r_quiet[off & r_active] += 1
             closing = off & r_active & (r_quiet >= r_rec)
             if closing.any():
@@ -148,12 +185,15 @@ class EpisodeTracker:
                         r_ep_start[idx],
                         r_last[idx].copy(),
                         r_sum[idx] / np.maximum(r_count[idx], 1),
+                        r_peak[idx].copy(),
+                        r_tag[idx].copy(),
                     )
                 )
                 r_active[idx] = False
                 r_quiet[idx] = 0
                 r_sum[idx] = 0.0
                 r_count[idx] = 0
+                r_peak[idx] = -np.inf
         self._col(state, "run")[rows] = r_run
         self._col(state, "run_start")[rows] = r_run_start
         active[rows] = r_active
@@ -162,6 +202,9 @@ class EpisodeTracker:
         self._col(state, "last_true")[rows] = r_last
         self._col(state, "sum")[rows] = r_sum
         self._col(state, "count")[rows] = r_count
+        if tracked:
+            self._col(state, "peak")[rows] = r_peak
+            self._col(state, "tag")[rows] = r_tag
         return _collect(opens, closes)
 
 
@@ -182,4 +225,8 @@ def _collect(
         cat(closes, 1, np.int64),
         cat(closes, 2, np.int64),
         cat(closes, 3, np.float64),
+        cat(opens, 4, np.float64),
+        cat(opens, 5, np.int64),
+        cat(closes, 4, np.float64),
+        cat(closes, 5, np.int64),
     )
