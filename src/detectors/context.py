@@ -1,8 +1,9 @@
 """What detectors need to know about entities besides their readings.
 
 County and industry (to resolve thresholds), the regulatory status timeline (suspended /
-closed) and approved exemptions (报备). The registry provides them; without a registry every
-entity is in an unknown county, of unknown industry, normal, and exempt from nothing.
+closed), approved exemptions (报备) and station limits (pressure bounds, water levels, the
+required ecological flow). The registry provides them; without a registry every entity is
+in an unknown county, of unknown industry, normal, exempt from nothing and without limits.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Protocol
 import numpy as np
 
 from ingest.registry import Registry
+from ingest.registry_files import LIMIT_COLUMNS
 
 UNKNOWN_COUNTY = "000000"
 UNKNOWN_INDUSTRY = "unknown"
@@ -31,6 +33,15 @@ class EntityContext(Protocol):
         """(entities x slots) id of the covering exemption, "" where none."""
         ...
 
+    def limits(self, entity_ids: list[str]) -> dict[str, np.ndarray]:
+        """Station limits by registry column name (float64 aligned arrays, NaN where none)."""
+        ...
+
+
+def no_limits(n: int) -> dict[str, np.ndarray]:
+    """Limits of ``n`` entities that have none."""
+    return {col: np.full(n, np.nan) for col in LIMIT_COLUMNS}
+
 
 class NoRegistry:
     """Context of a run without master data."""
@@ -44,6 +55,9 @@ class NoRegistry:
 
     def exemption(self, entity_ids: np.ndarray, slot_end_ms: np.ndarray, rule: str) -> np.ndarray:
         return np.full((len(entity_ids), len(slot_end_ms)), "", dtype=object)
+
+    def limits(self, entity_ids: list[str]) -> dict[str, np.ndarray]:
+        return no_limits(len(entity_ids))
 
 
 class RegistryContext:
@@ -82,3 +96,12 @@ class RegistryContext:
         return np.where(found >= 0, ids[np.maximum(found, 0)] if ids.size else "", "").astype(
             object
         )
+
+    def limits(self, entity_ids: list[str]) -> dict[str, np.ndarray]:
+        rows = self.registry.row_of(entity_ids)
+        out = no_limits(len(entity_ids))
+        known = np.flatnonzero(rows >= 0)
+        for col, values in self.registry.limits.items():
+            if col in out and known.size:
+                out[col][known] = values[rows[known]]
+        return out
