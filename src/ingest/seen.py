@@ -12,7 +12,8 @@ bounded by what arrives within the horizon. Keys are pruned when their number do
 
 Cost: streams whose batches are ordered (by time, by entity then time, or by series then
 time) are checked with a few vectorized passes and no sorting. Other batches pay a
-stable sort per batch; duplicates that are not adjacent in such an order pay a hash.
+stable (radix) sort by series; when a series itself goes back in time within a batch,
+duplicates are found with a hash as well.
 """
 
 from __future__ import annotations
@@ -80,15 +81,20 @@ class SeenReadings:
         allowed = self._allowed(entity)
         held_newest = self._newest[series]
         dt = np.diff(ts)
+        repeats: np.ndarray | None = None  # rows repeating an earlier row, when known
         if _each_series_in_time_order(entity, series, dt):
             newest_before = held_newest
         else:
-            newest_before = _newest_before_in_batch(series, ts, held_newest)
+            newest_before, repeats = _grouped_by_series(series, ts, held_newest)
         late = ts < newest_before - allowed
         duplicate = np.zeros(n, dtype=bool)
         rows = np.flatnonzero(~late) if late.any() else None
         s, t, e = (series, ts, entity) if rows is None else (series[rows], ts[rows], entity[rows])
-        dup = _repeated_keys(e, s, t, dt if rows is None else np.diff(t))
+        if repeats is None:
+            dup = _repeated_keys(e, s, t, dt if rows is None else np.diff(t))
+        else:  # a repeat of a late row is late too: it has the same ts
+            dup = repeats if rows is None else repeats[rows]
+            dup = dup if dup.any() else None
         candidate = t <= (held_newest if rows is None else held_newest[rows])
         if candidate.any():
             held = np.zeros(len(t), dtype=bool)
@@ -138,15 +144,20 @@ class SeenReadings:
     def _holds(self, series: np.ndarray, ts: np.ndarray) -> np.ndarray:
         """Which (series, ts) pairs are among the kept keys."""
         ks, kt = self._keys()
-        distinct = np.unique(series)
-        pick = np.isin(ks, distinct)
-        if not pick.any():
+        if not len(ks):
             return np.zeros(len(ts), dtype=bool)
-        ks, kt = ks[pick], kt[pick]
         base = min(int(ts.min()), int(kt.min()))
-        held = (np.searchsorted(distinct, ks) << TS_BITS) | (kt - base)
-        asked = (np.searchsorted(distinct, series) << TS_BITS) | (ts - base)
-        return np.isin(asked, held)
+        span = max(int(ts.max()), int(kt.max())) - base
+        s_bits = max(int(series.max()), int(ks.max())).bit_length()
+        t_bits = max(span.bit_length(), 1)
+        if s_bits + t_bits > 62:  # renumber series to make the pair fit in one integer
+            distinct = np.unique(series)
+            pick = np.isin(ks, distinct)
+            ks, kt = np.searchsorted(distinct, ks[pick]), kt[pick]
+            series, t_bits = np.searchsorted(distinct, series), TS_BITS
+        held = (ks << t_bits) | (kt - base)
+        asked = (series << t_bits) | (ts - base)
+        return pd.Series(asked).isin(held).to_numpy()
 
 
 def _each_series_in_time_order(entity: np.ndarray, series: np.ndarray, dt: np.ndarray) -> bool:
@@ -161,14 +172,25 @@ def _each_series_in_time_order(entity: np.ndarray, series: np.ndarray, dt: np.nd
     return bool(((ds > 0) | ((ds == 0) & forward)).all())  # by series, then time
 
 
-def _newest_before_in_batch(
+def _grouped_by_series(
     series: np.ndarray, ts: np.ndarray, held_newest: np.ndarray
-) -> np.ndarray:
-    """Newest ts of the row's series before the row: held state and earlier rows."""
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Rows grouped by series (a stable sort): ``(newest_before, repeats)``.
+
+    ``newest_before`` is the newest ts of the row's series before the row (held state
+    and earlier rows). When every series is in time order after all (only interleaved
+    in an order the cheap tests do not recognize), repeated keys are adjacent in the
+    grouping and ``repeats`` marks them; otherwise ``repeats`` is None (not computed).
+    """
     order = _stable_order(series)
     s, t = series[order], ts[order]
     start = np.ones(len(s), dtype=bool)
     start[1:] = s[1:] != s[:-1]
+    step = np.diff(t)
+    if ((step >= 0) | start[1:]).all():
+        repeats = np.zeros(len(s), dtype=bool)
+        repeats[order[1:]] = (step == 0) & ~start[1:]
+        return held_newest, repeats
     group = np.cumsum(start) - 1
     base = t.min()
     mask = (1 << TS_BITS) - 1
@@ -178,14 +200,29 @@ def _newest_before_in_batch(
     before[start] = NONE
     out = np.empty_like(before)
     out[order] = np.maximum(before, held_newest[order])
-    return out
+    return out, None
 
 
 def _stable_order(keys: np.ndarray) -> np.ndarray:
-    lo = keys.min()
-    if keys.max() - lo < (1 << 16):
-        return np.argsort((keys - lo).astype(np.uint16), kind="stable")  # radix sort
+    """Stable argsort of integer keys, by 16-bit radix passes where the range allows."""
+    k = keys - keys.min()
+    span = int(k.max())
+    if span >= (1 << 16) and span < 4 * len(k):
+        k = _dense(k, span)  # few distinct keys spread wide: number them 0, 1, 2, ...
+        span = int(k.max())
+    if span < (1 << 16):
+        return np.argsort(k.astype(np.uint16), kind="stable")
+    if span < (1 << 32):
+        order = np.argsort((k & 0xFFFF).astype(np.uint16), kind="stable")
+        return order[np.argsort((k[order] >> 16).astype(np.uint16), kind="stable")]
     return np.argsort(keys, kind="stable")
+
+
+def _dense(k: np.ndarray, span: int) -> np.ndarray:
+    """Keys renumbered 0..distinct-1 in the same order (k holds values 0..span)."""
+    present = np.zeros(span + 1, dtype=bool)
+    present[k] = True
+    return (np.cumsum(present) - 1)[k]
 
 
 def _repeated_keys(

@@ -51,8 +51,17 @@ def streams(draw):
         st.integers(0, 40).map(lambda k: BASE + k * STEP),
     )
     rows = draw(st.lists(row, min_size=n, max_size=n))
-    order = draw(st.sampled_from(["as drawn", "by time", "by entity", "by series"]))
-    if order == "by time":
+    order = draw(st.sampled_from(["as drawn", "by time", "by entity", "by series", "woven"]))
+    if order == "woven":  # each series in time order, series interleaved at random
+        rows.sort(key=lambda r: (r[0], r[1], r[2]))
+        keys = draw(st.lists(st.floats(0, 1), min_size=n, max_size=n))
+        per_series: dict[tuple[int, int], list[float]] = {}
+        for r, k in zip(rows, keys, strict=True):
+            per_series.setdefault((r[0], r[1]), []).append(k)
+        slots = {key: iter(sorted(ks)) for key, ks in per_series.items()}
+        woven = [(next(slots[(r[0], r[1])]), r) for r in rows]
+        rows = [r for _, r in sorted(woven, key=lambda x: x[0])]
+    elif order == "by time":
         rows.sort(key=lambda r: r[2])
     elif order == "by entity":
         rows.sort(key=lambda r: (r[0], r[2]))
