@@ -21,7 +21,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
@@ -32,8 +31,9 @@ from ingest import coerce
 from ingest.catalogue import CATALOGUE, Domain
 from ingest.entity_rows import EntityRows
 from ingest.rawbatch import RawBatch
-from ingest.rejects import REJECT_SCHEMA, Reason, empty_rejects, record_text
-from ingest.schema import COLUMNS, READING_SCHEMA
+from ingest.reject_details import explain
+from ingest.rejects import REJECT_SCHEMA, Reason, empty_rejects
+from ingest.schema import READING_SCHEMA
 from ingest.seen import MAX_CHECK_ROWS, TS_BITS, SeenReadings
 
 __all__ = ["DEFAULT_LATENESS_MS", "ValidationResult", "Validator"]
@@ -153,8 +153,15 @@ class Validator:
         newest_before = self._check_order(codes, entity_rows, m, ts)
         rejected = np.flatnonzero(codes)
         valid = self._valid_table(raw, codes, rejected, entity, metric_code, ts, value)
-        rejects = _reject_table(
-            raw, rejected, codes, entity, metric_code, ts, value, newest_before, now
+        rejects = explain(
+            raw,
+            rejected,
+            [_ORDER[c - 1] for c in codes[rejected].tolist()],
+            [METRIC_NAMES_SORTED[c] if c >= 0 else None for c in metric_code[rejected].tolist()],
+            ts[rejected],
+            value[rejected],
+            None if newest_before is None else newest_before[rejected],
+            now,
         )
         if raw.rejects.num_rows:
             rejects = pa.concat_tables([raw.rejects.cast(REJECT_SCHEMA), rejects])
@@ -201,20 +208,12 @@ class Validator:
     ) -> np.ndarray | None:
         """Mark too_late and duplicate among the rows still valid; newest-before per row."""
         ok = np.flatnonzero(codes == 0) if codes.any() else None
-        e, m, t = (
-            (entity_rows, metric, ts)
-            if ok is None
-            else (
-                entity_rows[ok],
-                metric[ok],
-                ts[ok],
-            )
-        )
+        if ok is not None:
+            entity_rows, metric, ts = entity_rows[ok], metric[ok], ts[ok]
+        step = MAX_CHECK_ROWS
         parts = [
-            self._seen.check(
-                e[i : i + MAX_CHECK_ROWS], m[i : i + MAX_CHECK_ROWS], t[i : i + MAX_CHECK_ROWS]
-            )
-            for i in range(0, max(len(t), 1), MAX_CHECK_ROWS)
+            self._seen.check(entity_rows[i : i + step], metric[i : i + step], ts[i : i + step])
+            for i in range(0, max(len(ts), 1), step)
         ]
         late, dup, before = (
             p[0] if len(parts) == 1 else np.concatenate(p) for p in zip(*parts, strict=True)
@@ -310,103 +309,3 @@ def _counts(codes: np.ndarray, rejected: np.ndarray, reader_rejects: pa.Table) -
             reason = str(_ORDER[code - 1])
             counts[reason] = counts.get(reason, 0) + int(tally[code])
     return counts
-
-
-def _reject_table(
-    raw: RawBatch,
-    rejected: np.ndarray,
-    codes: np.ndarray,
-    entity: coerce.TextCodes,
-    metric_code: np.ndarray,
-    ts: np.ndarray,
-    value: np.ndarray,
-    newest_before: np.ndarray | None,
-    now: int,
-) -> pa.Table:
-    """One reject row per rejected record (a Python loop over rejected rows only)."""
-    if not len(rejected):
-        return empty_rejects()
-    taken = pa.array(rejected)
-    originals = {c: raw.columns[c].take(taken).to_pylist() for c in COLUMNS if c in raw.columns}
-    reasons, records, details = [], [], []
-    for i, row in enumerate(rejected.tolist()):
-        reason = _ORDER[codes[row] - 1]
-        fields = {c: vals[i] for c, vals in originals.items()}
-        reasons.append(str(reason))
-        records.append(record_text(fields))
-        details.append(
-            _detail(
-                reason,
-                fields,
-                int(metric_code[row]),
-                int(ts[row]),
-                float(value[row]),
-                None if newest_before is None else int(newest_before[row]),
-                now,
-            )
-        )
-    return pa.table(
-        [
-            pa.array(reasons, pa.string()),
-            pa.array([raw.source] * len(reasons), pa.string()),
-            pa.array(raw.position[rejected], pa.int64()),
-            pa.array(records, pa.string()),
-            pa.array(details, pa.string()),
-        ],
-        schema=REJECT_SCHEMA,
-    )
-
-
-def _detail(
-    reason: Reason,
-    fields: dict[str, object],
-    metric_code: int,
-    ts: int,
-    value: float,
-    newest_before: int | None,
-    now: int,
-) -> str:
-    metric = METRIC_NAMES_SORTED[metric_code] if metric_code >= 0 else None
-    if reason is Reason.MISSING_FIELD:
-        absent = [c for c in COLUMNS if _blank(fields.get(c))]
-        return "missing " + ", ".join(absent or ["a field"])
-    if reason is Reason.MALFORMED_RECORD:
-        return "entity_id and metric must be text"
-    if reason is Reason.UNKNOWN_METRIC:
-        return f"metric {fields.get('metric')!r} is not in the catalogue"
-    if reason is Reason.UNKNOWN_ENTITY:
-        return f"entity {fields.get('entity_id')!r} is not in the registry"
-    if reason is Reason.UNPARSABLE_TIMESTAMP:
-        return f"ts {fields.get('ts')!r} is neither ISO 8601 nor epoch milliseconds"
-    if reason is Reason.ABSURD_TIMESTAMP:
-        if ts < EARLIEST_MS:
-            return f"ts {_iso(ts)} is before 2000-01-01"
-        return f"ts {_iso(ts)} is more than a day after now ({_iso(now)})"
-    if reason is Reason.UNPARSABLE_NUMBER:
-        return f"value {fields.get('value')!r} is not a number"
-    if reason is Reason.NOT_FINITE:
-        return f"value {value} is not finite"
-    if reason is Reason.NEGATIVE_ENERGY:
-        return f"energy {value:g} below 0 for {metric}"
-    if reason is Reason.OUT_OF_RANGE and metric is not None:
-        spec = CATALOGUE[metric]
-        return (
-            f"value {value:g} outside [{spec.minimum:g}, {spec.maximum:g}] {spec.unit} for {metric}"
-        )
-    if reason is Reason.TOO_LATE and newest_before is not None:
-        behind = timedelta(milliseconds=newest_before - ts)
-        return f"ts {_iso(ts)} is {behind} behind the newest {_iso(newest_before)} of its series"
-    if reason is Reason.DUPLICATE:
-        return "same entity, metric and ts as an earlier reading"
-    return str(reason)
-
-
-def _blank(v: object) -> bool:
-    return v is None or (isinstance(v, str) and not v.strip())
-
-
-def _iso(ms: int) -> str:
-    try:
-        return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)).isoformat()
-    except OverflowError:
-        return f"{ms} ms"
