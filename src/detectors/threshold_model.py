@@ -15,6 +15,7 @@ from types import MappingProxyType
 import numpy as np
 import pandas as pd
 
+from detectors.season import MonthDay
 from detectors.slot_window import SlotWindow
 from detectors.threshold_parse import ParsedThresholds, RuleValues
 from detectors.threshold_schema import RULES, ParamSpec
@@ -48,19 +49,25 @@ class Params(Mapping[str, object]):
         return len(self.values)
 
     def flat(self) -> dict[str, object]:
-        """The values as ``param_table`` columns: a window becomes its start and end slot."""
+        """The values as ``param_table`` columns: a window becomes its start and end slot,
+        a day of the year its MMDD ordinal."""
         out: dict[str, object] = {}
         for key, value in self.values.items():
             if isinstance(value, SlotWindow):
                 out[f"{key}_start_slot"] = value.start_slot
                 out[f"{key}_end_slot"] = value.end_slot
+            elif isinstance(value, MonthDay):
+                out[key] = value.ordinal
             else:
                 out[key] = value
         return out
 
     def used(self) -> dict[str, object]:
-        """Plain JSON-ready values (a window as "HH:MM-HH:MM"), to record on a detection."""
-        return {k: str(v) if isinstance(v, SlotWindow) else v for k, v in self.values.items()}
+        """Plain JSON-ready values (a window as "HH:MM-HH:MM", a day as "MM-DD"), to record on
+        a detection."""
+        return {
+            k: str(v) if isinstance(v, SlotWindow | MonthDay) else v for k, v in self.values.items()
+        }
 
 
 def _frozen_params(name: str, values: Mapping[str, object]) -> Params:
@@ -154,7 +161,8 @@ class Thresholds:
         """Rule -> column -> array aligned with the entity arrays (see docs/thresholds.md).
 
         Ints are int64, floats float64, ``enabled`` bool, choices (severity) fixed-width
-        strings, and a window two int64 columns ``window_start_slot`` / ``window_end_slot``.
+        strings, a window two int64 columns ``window_start_slot`` / ``window_end_slot``, and
+        a day of the year (``flood_season_start``) its int64 MMDD ordinal (601 for "06-01").
         """
         ids, cs, inds = (np.asarray(a, dtype=object) for a in (entity_ids, counties, industries))
         if not (ids.ndim == cs.ndim == inds.ndim == 1 and len(ids) == len(cs) == len(inds)):
@@ -222,6 +230,9 @@ def _columns(param: ParamSpec, column: list[object], codes: np.ndarray) -> dict[
         starts = np.array([w.start_slot for w in column], dtype=np.int64)  # type: ignore[attr-defined]
         ends = np.array([w.end_slot for w in column], dtype=np.int64)  # type: ignore[attr-defined]
         return {f"{param.name}_start_slot": starts[codes], f"{param.name}_end_slot": ends[codes]}
+    if param.kind == "monthday":
+        ordinals = np.array([d.ordinal for d in column], dtype=np.int64)  # type: ignore[attr-defined]
+        return {param.name: ordinals[codes]}
     if param.kind == "choice":
         # Wide enough for every choice, so an entity override is never truncated.
         dtype: object = f"<U{max(len(c) for c in param.choices)}"
@@ -239,6 +250,8 @@ def params_used_from_table(table: ParamTable, rule: str, index: int) -> dict[str
             start = int(columns[f"{param.name}_start_slot"][index])
             end = int(columns[f"{param.name}_end_slot"][index])
             out[param.name] = str(SlotWindow(start, end))
+        elif param.kind == "monthday":
+            out[param.name] = str(MonthDay.from_ordinal(int(columns[param.name][index])))
         else:
             out[param.name] = columns[param.name][index].item()
     return out

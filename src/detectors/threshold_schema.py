@@ -2,8 +2,11 @@
 
 This table is the one place that says what a valid thresholds file is. The loader validates
 against it, resolution and ``param_table`` take their types from it, and docs/thresholds.md
-describes it. A new rule (gas, water) adds a :class:`RuleSpec` to :data:`RULES`; a new
-parameter of an existing rule adds a :class:`ParamSpec` to its tuple.
+describes it. A new rule adds a :class:`RuleSpec` to :data:`RULES`; a new parameter of an
+existing rule adds a :class:`ParamSpec` to its tuple.
+
+Electricity rules count 15-minute slots; station rules (gas every minute, water every five)
+count minutes, so that one value means the same whatever a sensor's interval.
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from detectors.season import MONTH_DAY_EXPECTED, MonthDay
 from detectors.slot_window import WINDOW_EXPECTED, SlotWindow
 
-ParamKind = Literal["int", "float", "bool", "choice", "window"]
+ParamKind = Literal["int", "float", "bool", "choice", "window", "monthday"]
 
 SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
 SLOTS_MAX = 96  # one day of 15-minute slots
@@ -42,6 +46,8 @@ class ParamSpec:
             return "one of " + ", ".join(self.choices)
         if self.kind == "window":
             return WINDOW_EXPECTED
+        if self.kind == "monthday":
+            return MONTH_DAY_EXPECTED
         noun = "an integer" if self.kind == "int" else "a number"
         upper = self.at_most if self.at_most else _num(self.maximum)
         if self.min_exclusive:
@@ -62,6 +68,10 @@ class ParamSpec:
             if not isinstance(value, str):
                 raise ValueError(self.expected())
             return SlotWindow.parse(value)
+        if self.kind == "monthday":
+            if not isinstance(value, str):
+                raise ValueError(self.expected())
+            return MonthDay.parse(value)
         return self._convert_number(value)
 
     def _convert_number(self, value: object) -> int | float:
@@ -137,6 +147,27 @@ def _recovery_slots(default: int) -> ParamSpec:
         SLOTS_MAX,
         "consecutive normal slots that end an episode (a new run after that is a new event)",
     )
+
+
+def _minutes(name: str, default: int, hi: int, doc: str) -> ParamSpec:
+    return _int(name, default, 1, hi, doc)
+
+
+def _duration(default: int, doc: str = "minutes the condition must hold before it fires"):
+    return _minutes("min_duration_minutes", default, 1440, doc)
+
+
+def _recovery(default: int) -> ParamSpec:
+    return _minutes(
+        "recovery_minutes",
+        default,
+        1440,
+        "minutes back to normal that end an episode (a new crossing after that is a new event)",
+    )
+
+
+def _severity(name: str, default: str, doc: str) -> ParamSpec:
+    return ParamSpec(name, "choice", default, doc, choices=SEVERITIES)
 
 
 #: Global settings: may not be overridden per region, industry or entity.
@@ -316,6 +347,216 @@ RULES: dict[str, RuleSpec] = {
                 1,
                 56,
                 "days a slot needs before the time-of-day baseline is used (capped at season_days)",
+            ),
+        ),
+        # -- gas stations (燃气监管), one reading a minute --------------------------------
+        _rule(
+            "pressure_out_of_bounds",
+            "燃气压力越限 / gas pressure out of bounds",
+            "high",
+            _float(
+                "hysteresis_pct",
+                1.0,
+                0.0,
+                50.0,
+                "an episode lasts until the pressure is back inside the bounds by this "
+                "percentage of the bound",
+            ),
+            _float(
+                "critical_margin_pct",
+                5.0,
+                0.0,
+                100.0,
+                "beyond the bound by more than this percentage of it: critical_severity",
+            ),
+            _severity("critical_severity", "critical", "severity beyond the critical margin"),
+            _duration(2),
+            _recovery(5),
+        ),
+        _rule(
+            "pressure_drop_rate",
+            "燃气压力骤降 / sudden gas pressure drop",
+            "critical",
+            _float(
+                "drop_pct",
+                20.0,
+                0.0,
+                100.0,
+                "the pressure fell by more than this percentage of the highest reading of the "
+                "window before it",
+                above=True,
+            ),
+            _minutes("window_minutes", 10, 60, "the window the fall is measured over"),
+            _duration(2),
+            _recovery(10),
+        ),
+        _rule(
+            "night_min_flow",
+            "夜间最小流量偏高（疑似泄漏）/ high night minimum flow (leak)",
+            "high",
+            ParamSpec("window", "window", "00:00-05:00", "the night window, local time"),
+            _float(
+                "excess_pct",
+                30.0,
+                0.0,
+                1000.0,
+                "the night's minimum flow is more than this percentage above the station's usual "
+                "night minimum",
+                above=True,
+            ),
+            _float(
+                "min_excess_m3h",
+                1.0,
+                0.0,
+                1.0e6,
+                "and at least this many m³/h above it",
+            ),
+            _int(
+                "history_nights", 7, 3, 14, "past normal nights whose median is the usual minimum"
+            ),
+            _int(
+                "min_history_nights",
+                3,
+                1,
+                14,
+                "nights needed before the rule judges (capped at history_nights)",
+            ),
+            _float(
+                "min_coverage_pct",
+                50.0,
+                0.0,
+                100.0,
+                "a night is judged only with readings for at least this percentage of the window",
+                above=True,
+            ),
+        ),
+        _rule(
+            "leak_concentration",
+            "可燃气体浓度超限 / gas concentration alarm",
+            "high",
+            _float("warning_lel", 20.0, 0.0, 100.0, "warning level, %LEL", above=True),
+            _float("alarm_lel", 50.0, 0.0, 100.0, "alarm level, %LEL", above=True),
+            _severity("alarm_severity", "critical", "severity once over the alarm level"),
+            _float(
+                "hysteresis_lel",
+                5.0,
+                0.0,
+                50.0,
+                "an episode lasts until the concentration is this far below the warning level",
+            ),
+            _duration(1),
+            _recovery(5),
+        ),
+        # -- water stations (水利 / 小水电), one reading every five minutes ----------------
+        _rule(
+            "level_over_limit",
+            "水位超限 / water level over limit",
+            "medium",
+            _severity("warning_severity", "high", "severity over the warning level"),
+            _severity("guarantee_severity", "critical", "severity over the guarantee level"),
+            ParamSpec(
+                "flood_season_start",
+                "monthday",
+                "06-01",
+                "first day of the flood season (汛期), when the flood-limit level applies",
+            ),
+            ParamSpec("flood_season_end", "monthday", "09-30", "last day of the flood season"),
+            _float(
+                "hysteresis_m",
+                0.05,
+                0.0,
+                10.0,
+                "an episode lasts until the level is this far below the limit, m",
+            ),
+            _duration(10),
+            _recovery(30),
+        ),
+        _rule(
+            "level_rise_rate",
+            "水位上涨过快 / water level rising fast",
+            "high",
+            _float(
+                "rate_m_per_h", 0.5, 0.0, 100.0, "the level rose faster than this, m/h", above=True
+            ),
+            _minutes("window_minutes", 60, 360, "the window the rise is measured over"),
+            _duration(10),
+            _recovery(30),
+        ),
+        _rule(
+            "rainfall_accumulation",
+            "累计降雨超限 / heavy rainfall",
+            "high",
+            _float("mm_1h", 30.0, 0.0, 2000.0, "rain in the last hour over this, mm", above=True),
+            _float("mm_3h", 50.0, 0.0, 2000.0, "or in the last 3 hours over this, mm", above=True),
+            _float(
+                "mm_24h", 100.0, 0.0, 2000.0, "or in the last 24 hours over this, mm", above=True
+            ),
+            _duration(5),
+            _recovery(60),
+        ),
+        _rule(
+            "eco_flow_shortfall",
+            "生态流量不足 / ecological flow shortfall",
+            "medium",
+            _int(
+                "allowed_minutes",
+                60,
+                0,
+                10_080,
+                "discharge below the required ecological flow for longer than this fires",
+            ),
+            _float(
+                "hysteresis_pct",
+                5.0,
+                0.0,
+                100.0,
+                "an episode lasts until the discharge is this percentage above the required flow",
+            ),
+            _recovery(60),
+        ),
+        # -- data quality of every station sensor ---------------------------------------
+        _rule(
+            "sensor_stuck",
+            "传感器数据卡滞 / sensor stuck",
+            "low",
+            _duration(180, "minutes of one unchanged value that make a sensor stuck"),
+            ParamSpec(
+                "ignore_zero",
+                "bool",
+                True,
+                "a sensor resting at exactly 0 (no rain, clean air, no flow) is not stuck",
+            ),
+        ),
+        _rule(
+            "sensor_spike",
+            "传感器数据突跳 / sensor spike",
+            "low",
+            _float(
+                "pressure_jump_pct",
+                30.0,
+                0.0,
+                1000.0,
+                "a pressure reading this percentage away from both neighbours, in the same "
+                "direction, is a spike",
+                above=True,
+            ),
+            _float(
+                "flow_jump_pct", 80.0, 0.0, 1000.0, "the same for flow and discharge", above=True
+            ),
+            _float("leak_jump_lel", 50.0, 0.0, 100.0, "the same for %LEL, in %LEL", above=True),
+            _float("level_jump_m", 0.5, 0.0, 100.0, "the same for water level, in m", above=True),
+            _recovery(60),
+        ),
+        _rule(
+            "sensor_gap",
+            "传感器无数据 / sensor silent",
+            "low",
+            _int(
+                "max_gap_minutes",
+                30,
+                1,
+                43_200,
+                "no reading from a sensor for longer than this (event time) raises the alert",
             ),
         ),
     )

@@ -302,6 +302,8 @@ def _value(param: ParamSpec) -> st.SearchStrategy[object]:
             .filter(lambda p: p[0] != p[1])
             .map(lambda p: str(SlotWindow(*p)))
         )
+    if param.kind == "monthday":
+        return st.dates().map(lambda d: d.strftime("%m-%d"))
     if param.kind == "int":
         return st.integers(int(param.minimum), int(param.maximum))  # type: ignore[arg-type]
     return st.floats(param.minimum, param.maximum, exclude_min=param.min_exclusive, allow_nan=False)
