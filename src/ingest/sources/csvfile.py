@@ -55,24 +55,26 @@ def _blocks(path: Path, block_bytes: int) -> Iterator[RawBatch]:
     source = str(path)
     with open(path, "rb") as stream:
         blocks = iter_text_blocks(stream, block_bytes)
-        header: _Header | None = None
+        parser: _FileParser | None = None
         for item in blocks:
             if isinstance(item, LongLine):
-                if header is None:
-                    header = _Header([])  # unusable header: every row lacks every column
+                if parser is None:
+                    parser = _FileParser([])  # unusable header: every row lacks every column
                     continue
                 yield long_line_batch(item, source)
                 continue
-            if header is None:
+            if parser is None:
                 first, _, rest = item.data.partition(b"\n")
-                header = _Header.parse(first)
+                parser = _FileParser.from_header(first)
                 item = TextBlock(rest, item.first_line + 1)
                 if not rest:
                     continue
-            yield header.parse_block(item, source)
+            yield parser.parse_block(item, source)
 
 
-class _Header:
+class _FileParser:
+    """How to parse the blocks of one file: its header's columns, typed or text."""
+
     def __init__(self, names: list[str]) -> None:
         self.ncols = len(names)
         self.index: dict[str, int] = {}
@@ -83,7 +85,7 @@ class _Header:
         self.typed = True
 
     @classmethod
-    def parse(cls, line: bytes) -> _Header:
+    def from_header(cls, line: bytes) -> _FileParser:
         text = line.rstrip(b"\r").decode("utf-8", "replace")
         try:
             names = next(csv.reader([text]), [])
