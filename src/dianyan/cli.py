@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dianyan.alerts_cli import add_alerts_parser
 from dianyan.errors import DianyanError
 from dianyan.run_cli import add_run_parser
+from dianyan.score_cli import add_score_parser
 from dianyan.serve_cli import add_serve_parser
 from dianyan.users_cli import add_users_parser
 
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(handler=_cmd_simulate)
 
     add_run_parser(sub)
+    add_score_parser(sub)
     add_alerts_parser(sub)
     add_users_parser(sub)
     add_serve_parser(sub)
