@@ -30,7 +30,7 @@ from detectors.thresholds import Thresholds, params_used_from_table
 from dianyan.errors import CalendarRangeError
 from ingest.calendar import day_type, holiday_name
 from ingest.normalize import slot_end_ms, slot_start_ms
-from ingest.schema import SLOT_MINUTES, SLOTS_PER_DAY, only_metric
+from ingest.schema import SLOT_MINUTES, SLOTS_PER_DAY, metric_mask
 
 log = logging.getLogger(__name__)
 
@@ -163,19 +163,31 @@ class ElectricityDetector:
 
     def step(self, batch: pa.Table) -> StepResult:
         """Take a reading batch; return detections of slots that closed."""
-        batch = only_metric(batch, METRIC)
-        if batch.num_rows == 0:
+        mask = metric_mask(batch, METRIC)
+        if not mask.any():
             return StepResult(self._drain(flush=False))
-        encoded = pc.dictionary_encode(batch["entity_id"]).combine_chunks()
-        dict_rows, new_rows = self.state.rows_for(encoded.dictionary.to_pylist())
+        ids = batch["entity_id"]
+        encoded = pc.dictionary_encode(
+            ids.combine_chunks() if ids.num_chunks != 1 else ids.chunk(0)
+        )
+        codes = encoded.indices.to_numpy(zero_copy_only=False)[mask]
+        used = np.flatnonzero(np.bincount(codes, minlength=len(encoded.dictionary)))
+        names = encoded.dictionary.take(pa.array(used)).to_pylist()
+        used_rows, new_rows = self.state.rows_for(names)
         if new_rows.size:
             self._register(new_rows)
-        rows = dict_rows[encoded.indices.to_numpy(zero_copy_only=False)]
-        ts = batch["ts"].cast(pa.int64()).to_numpy()
-        values = batch["value"].to_numpy().astype(np.float32)
+        dict_rows = np.full(len(encoded.dictionary), -1, dtype=np.int64)
+        dict_rows[used] = used_rows
+        rows = dict_rows[codes]
+        ts = batch["ts"].cast(pa.int64()).to_numpy()[mask]
+        values = batch["value"].to_numpy()[mask].astype(np.float32)
         late = self.grid.add(rows, ts, values, len(self.state))
         detections = self._drain(flush=False)
-        late_table = batch.filter(pa.array(late)) if late.any() else None
+        late_table = None
+        if late.any():
+            full = np.zeros(batch.num_rows, dtype=bool)
+            full[np.flatnonzero(mask)[late]] = True
+            late_table = batch.filter(pa.array(full))
         return StepResult(detections, late_table)
 
     def flush(self) -> StepResult:

@@ -123,9 +123,13 @@ class Pipeline:
 
     def normalize(self, valid: pa.Table) -> pa.Table:
         """Registers to interval energy; refused rows go to the dead-letter sink."""
-        readings, refused = self.normalizer.normalize_with_rejects(valid)
+        self.summary.accepted += valid.num_rows  # as validated; register intervals are derived
+        self._count_accepted(valid)
+        converted, refused = self.normalizer.intervals(valid)
         if refused.num_rows:
             self._reject_table(refused)
+        # register rows stay in the batch (no detector consumes them); their intervals join it
+        readings = pa.concat_tables([valid, converted]) if converted.num_rows else valid
         return readings
 
     def detect(self, readings: pa.Table, t0: float | None = None) -> list[Detection]:
@@ -134,8 +138,6 @@ class Pipeline:
         A backtest normalizes a batch once and hands it to several pipelines this way.
         """
         t0 = time.perf_counter() if t0 is None else t0
-        self.summary.accepted += readings.num_rows
-        self._count_accepted(readings)
         result = self.detectors.step(readings)
         if result.late is not None:
             reasons = pa.array([Reason.TOO_LATE.value] * result.late.num_rows)

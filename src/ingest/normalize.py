@@ -169,6 +169,19 @@ class RegisterNormalizer:
         readings = pa.concat_tables([passthrough.cast(READING_SCHEMA), converted])
         return readings, rejected
 
+    def intervals(self, table: pa.Table | pa.RecordBatch) -> tuple[pa.Table, pa.Table]:
+        """``(converted, rejected)`` for the batch's register rows only.
+
+        For runtimes that keep the batch as it is and append the converted rows: cheaper
+        than :meth:`normalize_with_rejects` (no copy of the other rows), and consumers that
+        want ``electricity.kwh`` simply ignore the register rows left in the batch.
+        """
+        table = _check_schema(table)
+        mask = metric_mask(table, REGISTER_METRIC)
+        if not mask.any():
+            return READING_SCHEMA.empty_table(), REJECT_SCHEMA.empty_table()
+        return self._convert(table.filter(pa.array(mask)))
+
     def _convert(self, reg: pa.Table) -> tuple[pa.Table, pa.Table]:
         n = reg.num_rows
         if n == 0:
