@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from dianyan.errors import ConfigError, DianyanError
 from dianyan.metrics import Metrics
 from ingest.deadletter import DeadLetterSink
 from ingest.normalize import RegisterNormalizer
+from ingest.rawbatch import RawBatch
 from ingest.registry import Registry
 from ingest.rejects import Reason, count_reasons
 from ingest.sources import iter_raw_batches
@@ -101,9 +103,13 @@ class Pipeline:
         self, path: str | Path, speed: float | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
     ) -> RunSummary:
         """Replay files as fast as possible (speed None) or ``speed`` times real time."""
+        return self.run_batches(iter_raw_batches(path, batch_rows=batch_rows), speed)
+
+    def run_batches(self, raws: Iterable[RawBatch], speed: float | None = None) -> RunSummary:
+        """Raw batches of any source (files, MQTT) through validation, detectors and store."""
         started = time.perf_counter()
         pace: tuple[float, int] | None = None
-        for raw in iter_raw_batches(path, batch_rows=batch_rows):
+        for raw in raws:
             self.summary.readings_in += raw.num_rows
             result = self.validator.validate(raw)
             self._reject(result.rejects, result.counts)

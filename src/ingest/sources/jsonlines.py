@@ -51,7 +51,12 @@ def _blocks(path: Path, block_bytes: int) -> Iterator[RawBatch]:
             if isinstance(item, LongLine):
                 yield long_line_batch(item, source)
             else:
-                yield _parse_with_arrow(item, source) or _parse_line_by_line(item, source)
+                yield parse_block(item, source)
+
+
+def parse_block(block: TextBlock, source: str) -> RawBatch:
+    """The JSON-object lines of one block as a raw batch; positions are line numbers."""
+    return _parse_with_arrow(block, source) or _parse_line_by_line(block, source)
 
 
 def _parse_with_arrow(block: TextBlock, source: str) -> RawBatch | None:
