@@ -36,6 +36,8 @@ from ingest.deadletter import MemoryDeadLetter
 from ingest.registry import Registry
 from ingest.schema import SLOT_MS
 from ingest.simulator import simulate
+from tuning.episodes import episodes_from_store
+from tuning.truth import load_truth
 
 SCENARIOS = {
     "elec-default-v1": {"counties": 3, "enterprises": 300, "days": 35, "seed": 7},
@@ -52,47 +54,6 @@ BENIGN_LOOKS_LIKE = {
     "maintenance_shutdown": ELECTRICITY_RULES,
 }
 TARGET = {"precision": 0.95, "recall": 0.95, "median_delay_slots": 2.0}
-
-
-def episodes_from_store(store: SqliteAlertStore) -> pd.DataFrame:
-    """One row per detected episode (rule, entity, start, end, opened_at)."""
-    rows: dict[tuple[str, str, int], dict] = {}
-    for alert in store.list_alerts():
-        for d in store.detections_of(alert.id):
-            key = (d.rule, d.entity_id, d.episode_start_ms)
-            row = rows.setdefault(
-                key,
-                {
-                    "rule": d.rule,
-                    "entity_id": d.entity_id,
-                    "start_ms": d.episode_start_ms,
-                    "end_ms": d.end_ms,
-                    "opened_ms": d.end_ms,
-                    "min_run": _min_run(d),
-                },
-            )
-            row["end_ms"] = max(row["end_ms"], d.end_ms)
-            if not d.final:
-                row["opened_ms"] = d.end_ms
-    return pd.DataFrame(
-        list(rows.values()),
-        columns=["rule", "entity_id", "start_ms", "end_ms", "opened_ms", "min_run"],
-    )
-
-
-def _min_run(d) -> int:
-    if d.rule == "meter_offline":
-        return int(-(-int(d.thresholds["max_gap_minutes"]) // 15)) + 1
-    return int(d.thresholds.get("min_run_slots", 1))
-
-
-def load_truth(path: Path) -> pd.DataFrame:
-    truth = pd.read_csv(path, dtype={"entity_id": str, "county": str})
-    for col in ("start", "end"):
-        truth[col + "_ms"] = (
-            pd.to_datetime(truth[col], utc=True).astype("datetime64[ms, UTC]").astype("int64")
-        )
-    return truth
 
 
 def _overlaps(a_start: int, a_end: int, b_start: int, b_end: int) -> bool:
