@@ -12,6 +12,7 @@ from dianyan.errors import DianyanError
 from dianyan.run_cli import add_run_parser
 from dianyan.score_cli import add_score_parser
 from dianyan.serve_cli import add_serve_parser
+from dianyan.tuning_cli import add_backtest_parser, add_tune_parser
 from dianyan.users_cli import add_users_parser
 
 Handler = Callable[[argparse.Namespace], int]
@@ -63,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_alerts_parser(sub)
     add_users_parser(sub)
     add_serve_parser(sub)
+    add_backtest_parser(sub)
+    add_tune_parser(sub)
     return parser
 
 
