@@ -18,6 +18,7 @@ from detectors.context import EntityContext, NoRegistry
 from detectors.detection import Detection
 from detectors.electricity import ElectricityDetector, StepResult
 from detectors.state import StateMismatchError
+from detectors.stations import GasDetector, WaterDetector
 from detectors.thresholds import Thresholds
 
 
@@ -39,6 +40,8 @@ DetectorFactory = Callable[[Thresholds, EntityContext], Detector]
 
 DETECTORS: dict[str, DetectorFactory] = {
     "electricity": ElectricityDetector,
+    "gas": GasDetector,
+    "water": WaterDetector,
 }
 
 
