@@ -26,6 +26,11 @@ def add_run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "lines) in event time. Without PATH: simulate a small province and replay it.",
     )
     p.add_argument("path", nargs="?", help="readings file or directory (default: a demo province)")
+    p.add_argument(
+        "--mqtt",
+        metavar="URL",
+        help="subscribe to device readings (JSON) at mqtt://HOST:PORT/TOPIC instead of files",
+    )
     p.add_argument("--registry", help="entity registry directory (entities/status/exemptions)")
     p.add_argument("--thresholds", default=DEFAULT_THRESHOLDS, help="thresholds YAML file")
     p.add_argument("--db", default=DEFAULT_DB, help="SQLite alert store")
@@ -53,7 +58,7 @@ def run_command(args: argparse.Namespace) -> int:
     from ingest.registry import Registry
 
     path, registry_dir = args.path, args.registry
-    if path is None:
+    if path is None and not args.mqtt:
         path, registry_dir = _demo_province()
     thresholds = load_thresholds(args.thresholds)
     registry = Registry.load(registry_dir) if registry_dir else None
@@ -66,7 +71,7 @@ def run_command(args: argparse.Namespace) -> int:
         f"dianyan: feed at {server.url}/ (API {server.url}/openapi.json, "
         f"metrics {server.url}/metrics); add users with `dianyan users add --db {args.db}`"
     )
-    print(f"dianyan: replaying {path} (thresholds {thresholds.version})")
+    print(f"dianyan: replaying {args.mqtt or path} (thresholds {thresholds.version})")
     try:
         with SqliteAlertStore(args.db) as store:
             pipeline = Pipeline(
@@ -77,7 +82,12 @@ def run_command(args: argparse.Namespace) -> int:
                 metrics=metrics,
                 watcher=open_watcher(args.thresholds),
             )
-            summary = pipeline.run(path, speed=args.speed)
+            if args.mqtt:
+                from dianyan.listen import listen_mqtt
+
+                summary = listen_mqtt(pipeline, args.mqtt)
+            else:
+                summary = pipeline.run(path, speed=args.speed)
             print(summary)
             alerts = store.list_alerts()
             print(f"\n{len(alerts)} alerts in {args.db} (dianyan alerts list --db {args.db}):")
