@@ -14,6 +14,7 @@ from dianyan.score_cli import add_score_parser
 from dianyan.serve_cli import add_serve_parser
 from dianyan.tuning_cli import add_backtest_parser, add_tune_parser
 from dianyan.users_cli import add_users_parser
+from dianyan.worker_cli import add_replay_parser, add_worker_parser
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -64,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_alerts_parser(sub)
     add_users_parser(sub)
     add_serve_parser(sub)
+    add_worker_parser(sub)
+    add_replay_parser(sub)
     add_backtest_parser(sub)
     add_tune_parser(sub)
     return parser

@@ -113,3 +113,87 @@ class Metrics:
         self.alerts_overdue.clear()
         for rule, n in overdue.items():
             self.alerts_overdue.labels(rule).set(n)
+
+
+@dataclass(frozen=True)
+class KafkaMetrics:
+    """What a distributed worker adds: per-partition progress, commits, rebalances, recovery."""
+
+    lag_messages: Gauge
+    lag_seconds: Gauge
+    last_event_time: Gauge
+    messages_in: Counter
+    commit_seconds: Histogram
+    checkpoints: Counter
+    checkpoint_bytes: Gauge
+    rebalances: Counter
+    partitions: Gauge
+    recovering: Gauge
+    recovered_bytes: Counter
+    recovery_seconds: Histogram
+    registry_updates: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> KafkaMetrics:
+        r = registry
+        return cls(
+            lag_messages=Gauge(
+                "dianyan_consumer_lag_messages",
+                "Readings messages not yet processed, by partition",
+                ["partition"],
+                registry=r,
+            ),
+            lag_seconds=Gauge(
+                "dianyan_consumer_lag_seconds",
+                "Age of the last message processed while more wait (broker time), by partition",
+                ["partition"],
+                registry=r,
+            ),
+            last_event_time=Gauge(
+                "dianyan_last_event_timestamp_seconds",
+                "Newest reading time processed (UTC epoch s), by partition",
+                ["partition"],
+                registry=r,
+            ),
+            messages_in=Counter(
+                "dianyan_messages_in",
+                "Readings messages consumed, by payload (json, arrow, control, unreadable)",
+                ["format"],
+                registry=r,
+            ),
+            commit_seconds=Histogram(
+                "dianyan_commit_seconds",
+                "Offset commit latency (after the checkpoint is written)",
+                buckets=BATCH_BUCKETS,
+                registry=r,
+            ),
+            checkpoints=Counter("dianyan_checkpoints", "Partition checkpoints written", registry=r),
+            checkpoint_bytes=Gauge(
+                "dianyan_checkpoint_bytes",
+                "Compressed size of the last checkpoint, by partition",
+                ["partition"],
+                registry=r,
+            ),
+            rebalances=Counter("dianyan_rebalances", "Partition assignments received", registry=r),
+            partitions=Gauge("dianyan_partitions", "Readings partitions owned", registry=r),
+            recovering=Gauge(
+                "dianyan_recovering_partitions",
+                "Partitions whose state is being restored from a checkpoint",
+                registry=r,
+            ),
+            recovered_bytes=Counter(
+                "dianyan_recovered_bytes", "Checkpoint bytes read while restoring", registry=r
+            ),
+            recovery_seconds=Histogram(
+                "dianyan_recovery_seconds",
+                "Time to restore one partition's state",
+                buckets=BATCH_BUCKETS,
+                registry=r,
+            ),
+            registry_updates=Counter(
+                "dianyan_registry_updates",
+                "Registry update messages, by result (applied, refused)",
+                ["result"],
+                registry=r,
+            ),
+        )
