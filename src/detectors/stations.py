@@ -49,13 +49,15 @@ QUALITY_RULES = ("sensor_stuck", "sensor_spike", "sensor_gap")
 @dataclass(frozen=True, slots=True)
 class Sensor:
     """One metric of a station: its interval, the slots of history kept (the longest rule
-    window and the evidence) and how a spike is measured (None: not checked)."""
+    window and the evidence), how a spike is measured (None: not checked) and whether a
+    repeated value means stuck (not for rain: steady drizzle repeats its 0.1 mm)."""
 
     metric: str
     minutes: int
     history: int
     spike_param: str | None
     spike_relative: bool = False
+    stuck: bool = True
 
     @property
     def clock(self) -> SlotClock:
@@ -88,7 +90,7 @@ def water_domain() -> Domain:
         "water",
         (
             Sensor("water.level_m", 5, 288, "level_jump_m"),
-            Sensor("water.rain_mm", 5, 288, None),
+            Sensor("water.rain_mm", 5, 288, None, stuck=False),
             Sensor("water.flow_m3s", 5, 288, "flow_jump_pct", spike_relative=True),
         ),
         (LevelOverLimit(), LevelRiseRate(), RainfallAccumulation(), EcoFlowShortfall()),
@@ -286,7 +288,7 @@ class StationDetector:
         st[f"{m}.since"][:n] = runs.last_since
         # a run of k equal readings spans k intervals: stuck once k * interval >= the duration
         need = np.maximum(-(-stuck_p["min_duration_minutes"][:n] // s.minutes) - 1, 1)
-        stuck = valid & (runs.repeats >= need[:, None]) & stuck_p["enabled"][:n, None]
+        stuck = valid & (runs.repeats >= need[:, None]) & (stuck_p["enabled"][:n, None] & s.stuck)
         gap_p = self.params["sensor_gap"]
         gap, last_seen = silent(
             raw, first, st[f"{m}.last_slot"][:n], gap_p["max_gap_minutes"][:n] // s.minutes
