@@ -18,6 +18,7 @@ from alerts.access import Permission, PermissionDenied, may_act, require, scope_
 from alerts.feed.context import BACKEND, CONFIG, user_of
 from alerts.feed.openapi import openapi_document
 from alerts.feed.query import AlertQuery, alert_query, parse_time
+from alerts.feed.reports import link_stats, visible_reports
 from alerts.feed.schemas import RequestInvalid, validate_action, validate_exemption
 from alerts.lifecycle import allowed_actions
 from alerts.model import Alert
@@ -232,7 +233,8 @@ async def _stats(request: web.Request) -> web.Response:
         since_ms=parse_time(since, "since") if since else None,
         until_ms=parse_time(until, "until") if until else None,
     )
-    return web.json_response(stats.to_dict() if hasattr(stats, "to_dict") else stats)
+    body = stats.to_dict() if hasattr(stats, "to_dict") else stats
+    return web.json_response(link_stats(body, await visible_reports(request, user.region)))
 
 
 def _region(user: Any, requested: str | None) -> str:

@@ -17,7 +17,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from alerts.access import AuthenticationError
-from alerts.feed import api, pages
+from alerts.feed import api, pages, reports
 from alerts.feed.backend import Backend
 from alerts.feed.context import (
     BACKEND,
@@ -46,6 +46,7 @@ def create_app(config: FeedConfig) -> web.Application:
     app.router.add_get("/metrics", _metrics)
     api.add_routes(app.router)
     pages.add_routes(app.router)
+    reports.add_routes(app.router)
     return app
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -14,6 +15,7 @@ from alerts.deadlines import Deadlines
 from alerts.feed.backend import Backend
 from alerts.users import Session, UserStore
 from dianyan.metrics import Metrics
+from tuning.reports import DEFAULT_REPORTS_DIR
 
 
 def wall_clock_ms() -> int:
@@ -31,6 +33,7 @@ class FeedConfig:
     secure_cookies: bool = False  # set behind HTTPS so the session cookie is never sent in clear
     deadlines: Deadlines | None = None  # run the overdue escalation (超时督办) when given
     escalate_every_s: float = 60.0
+    reports_dir: Path | None = DEFAULT_REPORTS_DIR  # backtest/tune reports to link
 
 
 BACKEND = web.AppKey("backend", Backend)
