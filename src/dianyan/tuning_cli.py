@@ -151,7 +151,7 @@ def backtest_command(args: argparse.Namespace) -> int:
 
 def tune_command(args: argparse.Namespace) -> int:
     from detectors.thresholds import load_thresholds
-    from tuning.override import dump, override_document, with_override, write_validated
+    from tuning.override import write_proposal
     from tuning.report_html import sweep_html
     from tuning.report_text import write_sweep
     from tuning.reports import save_report
@@ -187,31 +187,11 @@ def tune_command(args: argparse.Namespace) -> int:
     write_sweep(result, sys.stdout)
     written: dict[str, str] = {}
     if sweep.proposal is not None:
-        value = sweep.proposal.value
-        stem = f"{args.rule}-{args.region}-{param}"
-        header = (
-            f"dianyan tune: {args.rule}.{param} for {args.region}, proposed {value} "
-            f"(current {sweep.current}; precision {sweep.proposal.precision}, recall "
-            f"{sweep.proposal.recall}, recall lost {sweep.recall_lost})\n"
-            f"from {args.thresholds} version {base.version}; review, then publish by hand"
-        )
-        block = write_validated(
-            Path(args.out) / f"{stem}.override.yaml",
-            dump(override_document(args.region, args.rule, param, value), header),
-            args.thresholds,
-        )
-        full = write_validated(
-            Path(args.out) / f"{stem}.candidate.yaml",
-            dump(
-                with_override(base_text, args.thresholds, args.region, args.rule, param, value),
-                header,
-            ),
-            args.thresholds,
-        )
-        written = {"override": str(block), "candidate": str(full)}
+        written = write_proposal(args.out, args.thresholds, base_text, sweep)
         print(
-            f"override block: {block}\ncandidate file: {full} (try it: dianyan backtest "
-            f"--data {args.data} --thresholds {full} --against {args.thresholds} ...)"
+            f"override block: {written['override']}\ncandidate file: {written['candidate']} "
+            f"(try it: dianyan backtest --data {args.data} --thresholds {written['candidate']} "
+            f"--against {args.thresholds} ...)"
         )
     result["written"] = written
     html = save_report(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -15,19 +16,21 @@ from detectors.threshold_parse import read_yaml
 from detectors.thresholds import Thresholds, parse_thresholds
 from dianyan.errors import DianyanError
 
+if TYPE_CHECKING:
+    from tuning.sweep import Sweep
+
 
 def override_document(region: str, rule: str, param: str, value: object) -> dict:
     """``overrides.regions.<region>.rules.<rule>.<param>: value`` as a YAML document."""
     return {"overrides": {"regions": {region: {"rules": {rule: {param: value}}}}}}
 
 
-def with_override(
-    base_text: str, source: str, region: str, rule: str, param: str, value: object
-) -> dict:
-    """The base document with the override set (the region's other overrides kept)."""
-    doc = copy.deepcopy(read_yaml(base_text, source))
-    if not isinstance(doc, dict):
-        raise DianyanError(f"{source} is not a thresholds mapping; check it with the loader.")
+def with_override(base: object, region: str, rule: str, param: str, value: object) -> dict:
+    """A copy of the base document (as ``read_yaml`` gives it) with the override set; the
+    region's other overrides are kept."""
+    if not isinstance(base, dict):
+        raise DianyanError("the base thresholds file is not a mapping; check it with the loader.")
+    doc = copy.deepcopy(base)
     table = doc
     for key in ("overrides", "regions", region, "rules", rule):
         table = _child(table, key)
@@ -50,10 +53,10 @@ def dump(doc: dict, header: str = "") -> str:
 
 
 def candidate_thresholds(
-    base_text: str, source: str, region: str, rule: str, param: str, value: object
+    base: object, source: str, region: str, rule: str, param: str, value: object
 ) -> Thresholds:
-    """Validated thresholds: the base file with one region override set to ``value``."""
-    doc = with_override(base_text, source, region, rule, param, value)
+    """Validated thresholds: the base document with one region override set to ``value``."""
+    doc = with_override(base, region, rule, param, value)
     label = f"{source} + overrides.regions.{region}.rules.{rule}.{param}={value}"
     return parse_thresholds(dump(doc), label)
 
@@ -70,3 +73,25 @@ def write_validated(path: str | Path, text: str, live: str | Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
     return target
+
+
+def write_proposal(out_dir: str | Path, live: str | Path, base_text: str, sweep: Sweep) -> dict:
+    """Write the proposal of a sweep: ``<stem>.override.yaml`` (the block alone) and
+    ``<stem>.candidate.yaml`` (the base file with it); their paths by kind."""
+    proposal = sweep.proposal
+    if proposal is None:
+        raise DianyanError("the sweep proposed no value; nothing to write.")
+    region, rule, param, value = sweep.region, sweep.rule, sweep.param, proposal.value
+    header = (
+        f"dianyan tune: {rule}.{param} for {region}, proposed {value} "
+        f"(current {sweep.current}; precision {proposal.precision}, recall "
+        f"{proposal.recall}, recall lost {sweep.recall_lost})\n"
+        f"from {live} version {sweep.base_version}; review, then publish by hand"
+    )
+    stem = Path(out_dir) / f"{rule}-{region}-{param}"
+    block = dump(override_document(region, rule, param, value), header)
+    full = dump(with_override(read_yaml(base_text, str(live)), region, rule, param, value), header)
+    return {
+        "override": str(write_validated(f"{stem}.override.yaml", block, live)),
+        "candidate": str(write_validated(f"{stem}.candidate.yaml", full, live)),
+    }

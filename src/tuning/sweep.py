@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from alerts.store import AlertStore
+from detectors.threshold_parse import read_yaml
 from detectors.threshold_schema import RULES, ParamSpec
 from detectors.thresholds import Thresholds
 from dianyan.errors import DianyanError
@@ -34,21 +35,36 @@ MAIN_PARAM = {
     "night_production": "production_fraction",
     "usage_surge": "z",
     "meter_offline": "max_gap_minutes",
+    "generic_score": "threshold",
+    "pressure_out_of_bounds": "min_duration_minutes",
+    "pressure_drop_rate": "drop_pct",
+    "night_min_flow": "excess_pct",
+    "leak_concentration": "warning_lel",
+    "level_over_limit": "min_duration_minutes",
+    "level_rise_rate": "rate_m_per_h",
+    "rainfall_accumulation": "mm_1h",
+    "eco_flow_shortfall": "allowed_minutes",
+    "sensor_stuck": "min_duration_minutes",
+    "sensor_spike": "pressure_jump_pct",
+    "sensor_gap": "max_gap_minutes",
 }
 #: Parameters a sweep may move, and which way is stricter: +1 when a higher value raises
-#: fewer alerts, -1 when it raises more.
+#: fewer alerts, -1 when it raises more. Every main parameter is here.
 STRICTER_WHEN = {
-    ("suspended_operation", "standby_fraction"): 1,
+    **{(rule, param): 1 for rule, param in MAIN_PARAM.items()},
     ("suspended_operation", "standby_floor_kwh"): 1,
     ("suspended_operation", "min_run_slots"): 1,
-    ("night_production", "production_fraction"): 1,
     ("night_production", "night_shift_history_fraction"): -1,
     ("night_production", "min_run_slots"): 1,
-    ("usage_surge", "z"): 1,
     ("usage_surge", "min_ratio"): 1,
     ("usage_surge", "min_excess_kwh"): 1,
     ("usage_surge", "min_run_slots"): 1,
-    ("meter_offline", "max_gap_minutes"): 1,
+    ("pressure_drop_rate", "min_duration_minutes"): 1,
+    ("night_min_flow", "min_excess_m3h"): 1,
+    ("leak_concentration", "min_duration_minutes"): 1,
+    ("level_rise_rate", "min_duration_minutes"): 1,
+    ("rainfall_accumulation", "mm_3h"): 1,
+    ("rainfall_accumulation", "mm_24h"): 1,
 }
 GRID_POINTS = 12
 
@@ -145,24 +161,39 @@ def tunable(rule: str, param: str | None) -> tuple[str, ParamSpec]:
     """The parameter to sweep (the main one by default), or a DianyanError saying which."""
     if rule not in RULES:
         raise DianyanError(f"--rule {rule!r} is not a rule; use one of {', '.join(RULES)}.")
-    name = param or MAIN_PARAM[rule]
-    if (rule, name) not in STRICTER_WHEN:
-        allowed = ", ".join(p for r, p in STRICTER_WHEN if r == rule)
-        raise DianyanError(f"--param {name!r} cannot be swept for {rule}; use one of {allowed}.")
+    allowed = [p for r, p in STRICTER_WHEN if r == rule and p in RULES[rule].names]
+    if not allowed:
+        raise DianyanError(
+            f"no parameter of {rule} can be swept yet: add its main one to MAIN_PARAM in "
+            "tuning/sweep.py, with the direction that is stricter."
+        )
+    name = param or MAIN_PARAM.get(rule, allowed[0])
+    if name not in allowed:
+        raise DianyanError(
+            f"--param {name!r} cannot be swept for {rule}; use one of {', '.join(allowed)}."
+        )
     return name, RULES[rule].param(name)
 
 
 def default_grid(spec: ParamSpec, current: float, points: int = GRID_POINTS) -> list:
     """About ``points`` values from half the looser of (current, default) to twice the
-    stricter, spaced evenly on a log scale, rounded to two significant digits."""
+    stricter, inside the schema's range, log-spaced and rounded to two significant digits;
+    the current value always among them."""
     assert spec.minimum is not None and spec.maximum is not None
     default = float(spec.default)  # type: ignore[arg-type]
-    lo = max(min(current, default) / 2, spec.minimum)
     hi = min(max(current, default) * 2, spec.maximum)
-    if spec.kind == "int":
-        lo = max(lo, 1.0)
-    raw = np.geomspace(max(lo, 1e-3), hi, points) if hi > lo else np.array([hi])
-    return parse_grid([_round2(x) for x in raw] + [current], spec)
+    lo = max(min(current, default) / 2, spec.minimum, 1.0 if spec.kind == "int" else 0.0)
+    lo = lo if lo > 0 else hi / 100
+    allowed = []
+    for x in np.geomspace(lo, hi, points) if hi > lo else [hi]:
+        value = _round2(float(x))
+        value = round(value) if spec.kind == "int" else value
+        try:
+            spec.convert(value)
+        except ValueError:  # e.g. an exclusive lower bound
+            continue
+        allowed.append(value)
+    return parse_grid([*allowed, current], spec)
 
 
 def parse_grid(values: list, spec: ParamSpec) -> list:
@@ -211,9 +242,8 @@ def run_sweep(
     _, spec = tunable(rule, param)
     current = current_value(base, region, rule, param)
     values = parse_grid([*(grid or default_grid(spec, float(current))), current], spec)
-    sets = {
-        repr(v): candidate_thresholds(base_text, base.path, region, rule, param, v) for v in values
-    }
+    doc = read_yaml(base_text, base.path)
+    sets = {repr(v): candidate_thresholds(doc, base.path, region, rule, param, v) for v in values}
     history = replay(
         data,
         sets,
