@@ -75,6 +75,9 @@ def add_replay_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--format", choices=["arrow", "json"], default="arrow", help="message format (arrow)"
     )
     p.add_argument(
+        "--batch-rows", type=int, default=1 << 18, help="rows read from the files at a time"
+    )
+    p.add_argument(
         "--no-end", action="store_true", help="send no end-of-input marker (more files follow)"
     )
     p.set_defaults(handler=_cmd_replay)
@@ -117,6 +120,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             Topics(args.prefix, args.partitions),
             speed=args.speed,
             fmt=args.format,
+            batch_rows=args.batch_rows,
             end_marker=not args.no_end,
         )
     )

@@ -40,9 +40,9 @@ async def write_checkpoint(
 
 
 async def read_latest(
-    bootstrap: str, topic: str, partition: int
-) -> tuple[Checkpoint | None, dict[str, Any] | None, int]:
-    """The newest complete checkpoint of a partition, its marker, and the bytes read."""
+    bootstrap: str, topic: str, partitions: list[int]
+) -> dict[int, tuple[Checkpoint | None, dict[str, Any] | None, int]]:
+    """Per partition: the newest complete checkpoint, its marker, and the bytes read."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=None,
@@ -52,31 +52,38 @@ async def read_latest(
     )
     await consumer.start()
     try:
-        tp = TopicPartition(topic, partition)
-        consumer.assign([tp])
-        begin = (await consumer.beginning_offsets([tp]))[tp]
-        end = (await consumer.end_offsets([tp]))[tp]
-        records: dict[int, Record] = {}
-        read_bytes = 0
-        low, window = end, 16
-        while low > begin:
-            start = max(begin, low - window)
-            read_bytes += await _read_range(consumer, tp, start, low, records)
-            for offset in sorted((o for o in records if start <= o < low), reverse=True):
-                marker = parse_marker(records[offset], partition)
-                if marker is None:
-                    continue
-                first = int(marker["first_offset"])
-                if first < start:
-                    read_bytes += await _read_range(consumer, tp, first, start, records)
-                span = [r for o, r in records.items() if first <= o <= int(marker["last_offset"])]
-                cp = assemble(marker, span)
-                if cp is not None:
-                    return cp, marker, read_bytes
-            low, window = start, window * 4
-        return None, None, read_bytes
+        tps = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(tps)
+        begins = await consumer.beginning_offsets(tps)
+        ends = await consumer.end_offsets(tps)
+        return {tp.partition: await _latest(consumer, tp, begins[tp], ends[tp]) for tp in tps}
     finally:
         await consumer.stop()
+
+
+async def _latest(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, begin: int, end: int
+) -> tuple[Checkpoint | None, dict[str, Any] | None, int]:
+    """Read backwards from the end in growing windows until a complete checkpoint shows."""
+    records: dict[int, Record] = {}
+    read_bytes = 0
+    low, window = end, 16
+    while low > begin:
+        start = max(begin, low - window)
+        read_bytes += await _read_range(consumer, tp, start, low, records)
+        for offset in sorted((o for o in records if start <= o < low), reverse=True):
+            marker = parse_marker(records[offset], tp.partition)
+            if marker is None:
+                continue
+            first = int(marker["first_offset"])
+            if first < start:
+                read_bytes += await _read_range(consumer, tp, first, start, records)
+            span = [r for o, r in records.items() if first <= o <= int(marker["last_offset"])]
+            cp = assemble(marker, span)
+            if cp is not None:
+                return cp, marker, read_bytes
+        low, window = start, window * 4
+    return None, None, read_bytes
 
 
 async def _read_range(
@@ -93,4 +100,6 @@ async def _read_range(
             if msg.offset < stop and msg.offset not in into:
                 into[msg.offset] = Record(msg.key or b"", msg.value, msg.offset)
                 n += len(msg.value or b"")
+            if msg.offset >= stop - 1:
+                return n
     return n

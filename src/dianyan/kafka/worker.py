@@ -352,41 +352,39 @@ class Worker:
         async with self._lock:
             self._epoch += 1
             self.km.rebalances.inc()
-            for tp in sorted(assigned):
-                if tp.topic == self.s.topics.readings:
-                    await self._restore(tp)
+            mine = sorted(tp for tp in assigned if tp.topic == self.s.topics.readings)
+            if mine:
+                await self._restore(mine)
             self.km.partitions.set(len(self.owned))
 
-    async def _restore(self, tp: TopicPartition) -> None:
+    async def _restore(self, tps: list[TopicPartition]) -> None:
         t0 = time.perf_counter()
-        self.km.recovering.inc()
-        try:
-            cp, marker, nbytes = await read_latest(
-                self.s.bootstrap, self.s.topics.checkpoints, tp.partition
-            )
+        self.km.recovering.set(len(tps))
+        latest = await read_latest(
+            self.s.bootstrap, self.s.topics.checkpoints, [tp.partition for tp in tps]
+        )
+        beginnings = await self.consumer.beginning_offsets(tps)
+        for tp in tps:
+            cp, marker, nbytes = latest[tp.partition]
             self.km.recovered_bytes.inc(nbytes)
             work = self._new_work()
-            if cp is None:
-                position = (await self.consumer.beginning_offsets([tp]))[tp]
-            else:
-                position = cp.next_offset
+            position = beginnings[tp] if cp is None else cp.next_offset
+            if cp is not None:
                 try:
                     await asyncio.to_thread(work.restore, cp.state)
                 except DianyanError as exc:
                     log.error(
-                        "partition %d: checkpoint not restored, fresh state: %s", tp.partition, exc
+                        "partition %d: checkpoint refused, fresh state: %s", tp.partition, exc
                     )
                     work = self._new_work()
             self.consumer.seek(tp, position)
-            self.owned[tp.partition] = _Owned(
-                work, position, position, marker, cp.newest_event_ms if cp else None
-            )
+            newest = cp.newest_event_ms if cp else None
+            self.owned[tp.partition] = _Owned(work, position, position, marker, newest)
+            self.km.recovering.dec()
             log.info(
                 "partition %d restored at offset %d (%d bytes)", tp.partition, position, nbytes
             )
-        finally:
-            self.km.recovering.dec()
-            self.km.recovery_seconds.observe(time.perf_counter() - t0)
+        self.km.recovery_seconds.observe(time.perf_counter() - t0)
 
     def _new_work(self) -> PartitionWork:
         return PartitionWork(self.thresholds, self.context, self.metrics, self.s.thresholds)
