@@ -66,14 +66,16 @@ def sweep_html(sweep: dict) -> str:
             "准确率 precision": [p["precision"] for p in points],
             "召回率 recall": [p["recall"] for p in points],
         },
-        f"{sweep['rule']}.{sweep['param']}",
+        "precision / recall",
         percent=True,
         mark_x=None if sweep["proposal"] is None else sweep["proposal"]["value"],
+        x_label=f"{sweep['rule']}.{sweep['param']}",
     )
     alerts = svg.lines(
         [p["value"] for p in points],
         {"告警 alerts": [p["alerts"] for p in points]},
         "告警 alerts",
+        x_label=f"{sweep['rule']}.{sweep['param']}",
     )
     return (
         _templates()

@@ -72,17 +72,21 @@ def lines(
     x_text: Sequence[str] | None = None,
     percent: bool = False,
     mark_x: float | None = None,
+    x_label: str = "",
 ) -> str:
-    """One polyline per series over numeric ``x`` (None breaks a line)."""
+    """One polyline per series over numeric ``x`` (None breaks a line); ``x`` spanning ten
+    times or more (all positive) is drawn on a log scale."""
     if not x:
         return ""
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    lo, hi = min(x), max(x)
+    log = min(x) > 0 and max(x) >= 10 * min(x)
+    scale = math.log10 if log else float
+    lo, hi = scale(min(x)), scale(max(x))
     span = (hi - lo) or 1.0
     y_max = 1.0 if percent else _nice_max([v for s in series.values() for v in s if v is not None])
 
     def px(v: float) -> float:
-        return LEFT + plot_w * (v - lo) / span if hi > lo else LEFT + plot_w / 2
+        return LEFT + plot_w * (scale(v) - lo) / span if hi > lo else LEFT + plot_w / 2
 
     def py(v: float) -> float:
         return TOP + plot_h - plot_h * v / y_max
@@ -91,6 +95,11 @@ def lines(
     step = max(1, math.ceil(len(x) / 10))
     ticks = [(px(v), labels[i]) for i, v in enumerate(x) if i % step == 0]
     parts = [_frame(y_max, y_label, ticks, percent)]
+    if x_label:
+        parts.append(
+            f'<text x="{LEFT + plot_w / 2:.0f}" y="{HEIGHT - 6}" text-anchor="middle">'
+            f"{escape(x_label)}{' (log scale)' if log else ''}</text>"
+        )
     if mark_x is not None:
         parts.append(
             f'<line x1="{px(mark_x):.1f}" x2="{px(mark_x):.1f}" y1="{TOP}" y2="{TOP + plot_h}" '
