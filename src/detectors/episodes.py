@@ -60,12 +60,13 @@ class EpisodeEvents:
     open_tag: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     close_peak: np.ndarray = field(default_factory=lambda: np.empty(0))
     close_tag: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    close_at: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # decided
 
     @staticmethod
     def empty() -> EpisodeEvents:
         e = np.empty(0, dtype=np.int64)
         f = np.empty(0, dtype=np.float64)
-        return EpisodeEvents(e, e, e, f, e, e, e, f, f, e, f, e)
+        return EpisodeEvents(e, e, e, f, e, e, e, f, f, e, f, e, e)
 
 
 class EpisodeTracker:
@@ -187,6 +188,7 @@ class EpisodeTracker:
                         r_sum[idx] / np.maximum(r_count[idx], 1),
                         r_peak[idx].copy(),
                         r_tag[idx].copy(),
+                        np.full(idx.size, slot),
                     )
                 )
                 r_active[idx] = False
@@ -229,4 +231,5 @@ def _collect(
         cat(opens, 5, np.int64),
         cat(closes, 4, np.float64),
         cat(closes, 5, np.int64),
+        cat(closes, 6, np.int64),
     )

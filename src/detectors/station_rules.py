@@ -101,6 +101,7 @@ class Episode:
     peak: float
     tag: int
     final: bool
+    at: int  # slot at which the tracker decided (opened at, or ended after recovery)
 
     def minutes(self, clock: SlotClock) -> int:
         return (self.last - self.start + 1) * clock.minutes

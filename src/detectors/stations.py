@@ -48,12 +48,15 @@ QUALITY_RULES = ("sensor_stuck", "sensor_spike", "sensor_gap")
 
 @dataclass(frozen=True, slots=True)
 class Sensor:
-    """One metric of a station: its interval, the slots of history kept (the longest rule
-    window and the evidence), how a spike is measured (None: not checked) and whether a
-    repeated value means stuck (not for rain: steady drizzle repeats its 0.1 mm)."""
+    """One metric of a station: its interval, the slots drawn as evidence, the slots of
+    history kept (the evidence and the longest rule window before it, so that every point
+    drawn is complete whatever the batches were), how a spike is measured (None: not
+    checked) and whether a repeated value means stuck (not for rain: steady drizzle repeats
+    its 0.1 mm)."""
 
     metric: str
     minutes: int
+    evidence: int
     history: int
     spike_param: str | None
     spike_relative: bool = False
@@ -76,9 +79,10 @@ def gas_domain() -> Domain:
     return Domain(
         "gas",
         (
-            Sensor("gas.pressure_kpa", 1, 180, "pressure_jump_pct", spike_relative=True),
-            Sensor("gas.flow_m3h", 1, 180, "flow_jump_pct", spike_relative=True),
-            Sensor("gas.leak_lel", 1, 180, "leak_jump_lel"),
+            # 3 h drawn; pressure drops are measured over at most 60 minutes
+            Sensor("gas.pressure_kpa", 1, 180, 240, "pressure_jump_pct", spike_relative=True),
+            Sensor("gas.flow_m3h", 1, 180, 180, "flow_jump_pct", spike_relative=True),
+            Sensor("gas.leak_lel", 1, 180, 180, "leak_jump_lel"),
         ),
         (PressureOutOfBounds(), PressureDropRate(), LeakConcentration()),
         NightMinFlow(),
@@ -89,9 +93,10 @@ def water_domain() -> Domain:
     return Domain(
         "water",
         (
-            Sensor("water.level_m", 5, 288, "level_jump_m"),
-            Sensor("water.rain_mm", 5, 288, None, stuck=False),
-            Sensor("water.flow_m3s", 5, 288, "flow_jump_pct", spike_relative=True),
+            # 24 h drawn; rises are measured over at most 6 h, rain totals over 24 h
+            Sensor("water.level_m", 5, 288, 288 + 72, "level_jump_m"),
+            Sensor("water.rain_mm", 5, 288, 2 * 288, None, stuck=False),
+            Sensor("water.flow_m3s", 5, 288, 288, "flow_jump_pct", spike_relative=True),
         ),
         (LevelOverLimit(), LevelRiseRate(), RainfallAccumulation(), EcoFlowShortfall()),
     )
@@ -133,7 +138,7 @@ class StationDetector:
             columns |= night_columns()
         shape = {
             "detector": f"{domain.name}/1",
-            "sensors": [[s.metric, s.minutes, s.history] for s in domain.sensors],
+            "sensors": [[s.metric, s.minutes, s.evidence, s.history] for s in domain.sensors],
             "nights": NIGHTS_KEPT,
         }
         self.state = EntityState(columns, shape)
@@ -258,7 +263,7 @@ class StationDetector:
         out = self._quality(s, piece, raw, raw_history, flags)
         for rule in self.domain.rules:
             if rule.metric == m:
-                out.extend(self._rule(rule, piece, raw_history))
+                out.extend(self._rule(s, rule, piece, raw_history))
         if self.domain.night is not None and self.domain.night.metric == m:
             out.extend(self._night(piece))
         st[f"{m}.judged"][:n] = piece.history[:, -s.history :]
@@ -298,7 +303,9 @@ class StationDetector:
 
     # -- episodes into detections ------------------------------------------------------
 
-    def _rule(self, rule: StationRule, piece: Piece, raw_history: np.ndarray) -> list[Detection]:
+    def _rule(
+        self, sensor: Sensor, rule: StationRule, piece: Piece, raw_history: np.ndarray
+    ) -> list[Detection]:
         sig = rule.signal(piece)
         enabled = piece.rule(rule.name)["enabled"][:, None]
         ev = self.trackers[rule.name].step(
@@ -318,7 +325,7 @@ class StationDetector:
             finding = rule.finding(piece, ep)
             series = rule.evidence_series(raw_history[ep.row], ep, piece)
             line = _line_at(sig.line, piece, ep)
-            evidence = self._evidence(piece, ep, series, finding, line)
+            evidence = self._evidence(sensor, piece, ep, series, finding, line)
             out.append(self._make(rule.name, piece.clock, ep, ep.start, finding, evidence))
         return out
 
@@ -347,7 +354,7 @@ class StationDetector:
                         st[f"{m}.{start_col}"][ep.row] = starts[ep.row, ep.last - piece.first]
                     start = int(st[f"{m}.{start_col}"][ep.row])
                 finding = self._quality_finding(rule, m, piece, ep, start)
-                evidence = self._evidence(piece, ep, raw_history[ep.row], finding, None)
+                evidence = self._evidence(s, piece, ep, raw_history[ep.row], finding, None)
                 out.append(self._make(rule, piece.clock, ep, start, finding, evidence))
         return out
 
@@ -383,7 +390,8 @@ class StationDetector:
             last_of_night = int(window.last[ep.row])
             start = ep.start * clock.per_day + last_of_night - int(window.length[ep.row]) + 1
             last = ep.last * clock.per_day + last_of_night
-            span = Episode(ep.row, start, last, ep.mean, ep.peak, ep.tag, ep.final)
+            at = ep.at * clock.per_day + last_of_night
+            span = Episode(ep.row, start, last, ep.mean, ep.peak, ep.tag, ep.final, at)
             finding = night.finding(self.state, piece, ep)
             values, usual, first_night = night.evidence(self.state, ep.row, ep.last)
             evidence = {
@@ -400,12 +408,18 @@ class StationDetector:
         return out
 
     def _evidence(
-        self, piece: Piece, ep: Episode, series: np.ndarray, finding: Finding, line: float | None
+        self,
+        s: Sensor,
+        piece: Piece,
+        ep: Episode,
+        series: np.ndarray,
+        finding: Finding,
+        line: float | None,
     ) -> dict[str, object]:
-        """The readings up to the detection (at most the history kept), the line crossed
+        """The readings of the ``s.evidence`` slots up to the decision, the line crossed
         and the station's limits."""
-        end = int(np.clip(piece.lead + ep.last - piece.first, 0, series.size - 1)) + 1
-        begin = max(end - piece.lead, 0)
+        end = piece.lead + ep.at - piece.first + 1
+        begin = end - s.evidence
         values = np.round(series[begin:end].astype(np.float64), 3)
         threshold = line if line is not None else finding.threshold
         return {
@@ -489,7 +503,7 @@ class _Flags:
 
 def _episodes(ev: EpisodeEvents) -> list[Episode]:
     opened = [
-        Episode(int(r), int(s), int(a), float(m), float(p), int(t), False)
+        Episode(int(r), int(s), int(a), float(m), float(p), int(t), False, int(a))
         for r, s, a, m, p, t in zip(
             ev.open_rows,
             ev.open_start,
@@ -501,14 +515,15 @@ def _episodes(ev: EpisodeEvents) -> list[Episode]:
         )
     ]
     ended = [
-        Episode(int(r), int(s), int(a), float(m), float(p), int(t), True)
-        for r, s, a, m, p, t in zip(
+        Episode(int(r), int(s), int(a), float(m), float(p), int(t), True, int(d))
+        for r, s, a, m, p, t, d in zip(
             ev.close_rows,
             ev.close_start,
             ev.close_last,
             ev.close_mean,
             ev.close_peak,
             ev.close_tag,
+            ev.close_at,
             strict=True,
         )
     ]
@@ -517,8 +532,9 @@ def _episodes(ev: EpisodeEvents) -> list[Episode]:
 
 
 def _line_at(line: np.ndarray | None, piece: Piece, ep: Episode) -> float | None:
+    """The line a rule compared the reading it opened at with (finals keep the rule's own)."""
     t = ep.last - piece.first
-    if line is None or not 0 <= t < piece.values.shape[1]:
+    if line is None or ep.final:
         return None
     value = float(line[ep.row, t])
     return value if value == value else None
