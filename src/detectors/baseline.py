@@ -56,12 +56,22 @@ def _network(size: int) -> list[tuple[int, int]]:
     return pairs
 
 
-def _sort_columns(cols: list[np.ndarray]) -> None:
-    """Sort element-wise across a list of equally shaped arrays, in place."""
+#: Entries (rows x slots) summarised at a time: the columns of a piece and the network's
+#: work on them stay in the CPU cache instead of streaming whole arrays ~80 times.
+PIECE_ENTRIES = 1 << 15
+
+
+def _sort_columns(cols: list[np.ndarray], spare: np.ndarray) -> np.ndarray:
+    """Sort element-wise across equally shaped arrays, in place; returns the spare buffer.
+
+    The list is permuted (a compare-exchange writes its minimum into the spare buffer and
+    hands the old buffer back as the next spare), so no array is allocated.
+    """
     for a, b in _network(len(cols)):
-        lo = np.minimum(cols[a], cols[b])
+        np.minimum(cols[a], cols[b], out=spare)
         np.maximum(cols[a], cols[b], out=cols[b])
-        cols[a] = lo
+        cols[a], spare = spare, cols[a]
+    return spare
 
 
 def _median_of_sorted(cols: list[np.ndarray], count: np.ndarray, min_count: int) -> np.ndarray:
@@ -85,28 +95,106 @@ def _median_of_sorted(cols: list[np.ndarray], count: np.ndarray, min_count: int)
     return med
 
 
-def robust_centre_spread(history: np.ndarray, min_count: int) -> tuple[np.ndarray, np.ndarray]:
+def _kth_of_two(a: list[np.ndarray], b: list[np.ndarray], k: int, out: np.ndarray) -> None:
+    """k-th smallest (1-based) of the union of two ascending runs, element-wise.
+
+    It is the smallest of ``max(a[i-1], b[k-i-1])`` over the splits i of k between the runs.
+    """
+    splits = range(max(0, k - len(b)), min(k, len(a)) + 1)
+    terms = [_larger(a, i, b, k - i) for i in splits]
+    np.copyto(out, terms[0])
+    for term in terms[1:]:
+        np.minimum(out, term, out=out)
+
+
+def _larger(a: list[np.ndarray], i: int, b: list[np.ndarray], j: int) -> np.ndarray:
+    """max(a[i-1], b[j-1]), where an empty prefix (i or j zero) counts as -inf."""
+    if not i:
+        return b[j - 1]
+    if not j:
+        return a[i - 1]
+    return np.maximum(a[i - 1], b[j - 1])
+
+
+def _mad_of_full(cols: list[np.ndarray], med: np.ndarray, out: np.ndarray) -> None:
+    """MAD of sorted columns that all hold a value, by merging instead of sorting.
+
+    Below the median the deviations ``med - x`` fall as x rises, above it ``x - med``
+    rises: two sorted runs (the median lies between the middle values, so no absolute
+    value is needed), and the median of their union is a few min/max passes. The columns
+    are overwritten with the deviations.
+    """
+    k = len(cols)
+    h = k // 2
+    lower = [np.subtract(med, c, out=c) for c in cols[:h][::-1]]
+    upper = [np.subtract(c, med, out=c) for c in cols[h:]]
+    _kth_of_two(lower, upper, (k + 1) // 2, out)
+    if k % 2 == 0:
+        second = np.empty_like(out)
+        _kth_of_two(lower, upper, h + 1, second)
+        out += second
+        out *= 0.5
+
+
+def _summarise_piece(
+    cols: list[np.ndarray], min_count: int, spare: np.ndarray, med: np.ndarray, mad: np.ndarray
+) -> None:
+    """Median and MAD of one piece whose columns hold +inf where a value is missing."""
+    spare = _sort_columns(cols, spare)
+    k = len(cols)
+    np.add(cols[(k - 1) // 2], cols[k // 2], out=med)
+    med *= 0.5
+    # entries missing a value have +inf last; only those need the per-count treatment
+    short = np.flatnonzero(cols[-1] == np.inf)
+    if short.size:
+        part = [c[short] for c in cols]
+        count = np.zeros(short.size, dtype=np.int16)
+        for c in part:
+            count += c < np.inf
+        part_med = _median_of_sorted(part, count, min_count)
+        med[short] = part_med
+    _mad_of_full(cols, med, mad)
+    if short.size:
+        dev = [np.abs(np.subtract(c, part_med, out=c), out=c) for c in part]
+        _sort_columns(dev, np.empty_like(part_med))
+        mad[short] = _median_of_sorted(dev, count, min_count)
+
+
+def robust_centre_spread(
+    history: np.ndarray, min_count: int, rows: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Median and MAD across axis 1 of ``history`` (rows x K x slots), ignoring NaN.
 
-    A sorting network over the K history columns: a few whole-array min/max operations
-    instead of a sort per (row, slot).
+    ``history`` holds finite values or NaN (missing). With ``rows``, only those rows of
+    ``history`` are summarised (the result has one row per entry of ``rows``).
+
+    A sorting network over the K history columns (a few whole-array min/max operations
+    instead of a sort per (row, slot)), piece by piece so the work stays in cache. Where
+    every column holds a value, the MAD merges two sorted runs of deviations instead of
+    sorting them again; the few entries with missing values take the general path.
     """
-    cols = []
-    count = np.zeros((history.shape[0], history.shape[2]), dtype=np.int16)
-    for k in range(history.shape[1]):
-        col = np.array(history[:, k], dtype=history.dtype, order="C")
-        missing = np.isnan(col)
-        col[missing] = np.inf
-        count += ~missing
-        cols.append(col)
-    _sort_columns(cols)
-    med = _median_of_sorted(cols, count, min_count)
-    dev = []
-    for c in cols:  # +inf stays +inf and sorts last again
-        d = np.subtract(c, med)
-        dev.append(np.abs(d, out=d))
-    _sort_columns(dev)
-    mad = _median_of_sorted(dev, count, min_count)
+    n = history.shape[0] if rows is None else rows.size
+    k, s = history.shape[1], history.shape[2]
+    med = np.full((n, s), np.nan, dtype=history.dtype)
+    mad = np.full((n, s), np.nan, dtype=history.dtype)
+    if n == 0 or k < min_count:
+        return med, mad
+    step = max(1, PIECE_ENTRIES // max(s, 1))
+    buf = np.empty((k + 1, step * s), dtype=history.dtype)
+    inf = history.dtype.type(np.inf)
+    for r0 in range(0, n, step):
+        r1 = min(n, r0 + step)
+        m = (r1 - r0) * s
+        src = history[r0:r1] if rows is None else history[rows[r0:r1]]
+        for j in range(k):  # NaN -> +inf on the way in: missing values sort last
+            np.fmin(src[:, j], inf, out=buf[j, :m].reshape(r1 - r0, s))
+        present = np.flatnonzero(buf[:k, :m].min(axis=1) < inf)  # columns with any value
+        if present.size < min_count:
+            continue  # no entry of this piece is ready
+        cols = [buf[j, :m] for j in present]
+        _summarise_piece(
+            cols, min_count, buf[k, :m], med[r0:r1].reshape(-1), mad[r0:r1].reshape(-1)
+        )
     return med, mad
 
 
@@ -160,8 +248,10 @@ class SeasonalBaseline:
     def refresh(self, state: EntityState, rows: np.ndarray, day_type: int) -> None:
         n = len(state)
         everyone = rows.size == n and n > 0 and rows[0] == 0 and rows[-1] == n - 1
-        history = state["hist"][:n, day_type] if everyone else state["hist"][rows, day_type]
-        centre, mad = robust_centre_spread(history, self.min_history_days)
+        history = state["hist"][:, day_type]
+        centre, mad = robust_centre_spread(
+            history[:n] if everyone else history, self.min_history_days, None if everyone else rows
+        )
         state["centre"][rows, day_type] = centre
         state["spread"][rows, day_type] = mad * MAD_TO_SIGMA
 
