@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from detectors import explain
-from detectors.baseline import SeasonalBaseline, baseline_columns
+from detectors.baseline import DAY_TYPES, SeasonalBaseline, baseline_columns
 from detectors.context import EntityContext, NoRegistry
 from detectors.detection import Detection
 from detectors.episodes import EpisodeEvents, EpisodeTracker, episode_columns
@@ -116,6 +116,11 @@ class ElectricityDetector:
         self.counties = np.empty(0, dtype=object)
         self.industries = np.empty(0, dtype=object)
         self.params: dict[str, dict[str, np.ndarray]] = {}
+        # derived from params and state (never snapshot): each row's night window over the
+        # slots of a day, and the production and night level of each day type's baseline
+        self.night_window = np.empty((0, SLOTS_PER_DAY), dtype=bool)
+        self.type_prod = np.empty((0, DAY_TYPES), dtype=np.float32)
+        self.type_night = np.empty((0, DAY_TYPES), dtype=np.float64)
 
     # -- entities and thresholds -------------------------------------------------------
 
@@ -135,6 +140,10 @@ class ElectricityDetector:
             for rule, params in table.items():
                 for name, arr in params.items():
                     self.params[rule][name] = np.concatenate([self.params[rule][name], arr])
+        self.night_window = np.concatenate([self.night_window, self._night_window(new_rows)])
+        prod, night = self._type_levels(new_rows, range(DAY_TYPES))
+        self.type_prod = np.concatenate([self.type_prod, prod])
+        self.type_night = np.concatenate([self.type_night, night])
 
     def reload(self, thresholds: Thresholds) -> None:
         """Switch to a new thresholds version; open episodes and alerts carry on."""
@@ -157,6 +166,7 @@ class ElectricityDetector:
         if ids:
             table = thresholds.param_table(ids, list(self.counties), list(self.industries))
             self.params = {r: dict(p) for r, p in table.items()}
+            self.night_window = self._night_window(np.arange(len(ids)))
             self._refresh_levels(np.arange(len(ids)))
 
     # -- stream ------------------------------------------------------------------------
@@ -232,47 +242,90 @@ class ElectricityDetector:
             counted = np.count_nonzero(~np.isnan(vals), axis=1)
             rows = np.flatnonzero(counted >= MIN_VALID_SLOTS_TO_LEARN)
             learnt = self.baseline.push_day(st, rows, self.day_type, vals[rows])
-            self._refresh_levels(learnt)
+            self._refresh_levels(learnt, (self.day_type,))
         st["prev_day"][:n] = st["cur_day"][:n]
         st["cur_day"][:n] = np.nan
         st["learn"][:n] = True
         self.prev_day_type = self.day_type
 
-    def _refresh_levels(self, rows: np.ndarray) -> None:
-        """Production level (busiest hour of a usual day) and the usual night level."""
+    def _night_window(self, rows: np.ndarray) -> np.ndarray:
+        """Which slots of the day are inside each row's night window (rows x 96)."""
+        pn = self.params["night_production"]
+        return in_window(
+            np.arange(SLOTS_PER_DAY)[None, :],
+            pn["window_start_slot"][rows, None],
+            pn["window_end_slot"][rows, None],
+        )
+
+    def _type_levels(
+        self, rows: np.ndarray, day_types: Iterable[int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Busiest-hour level and night mean of each day type's baseline (rows x types).
+
+        NaN (production) and -inf (night) where the baseline has no value; only the given
+        day types are computed, the others are taken from the cache.
+        """
+        prod = np.full((rows.size, DAY_TYPES), np.nan, dtype=np.float32)
+        night = np.full((rows.size, DAY_TYPES), -np.inf)
+        known = rows < len(self.type_prod)
+        if known.any():
+            prod[known] = self.type_prod[rows[known]]
+            night[known] = self.type_night[rows[known]]
+        window = self.night_window[rows]
+        for dt in day_types:
+            centre = self.state["centre"][rows, dt]  # rows x slot
+            top = np.partition(
+                np.where(np.isnan(centre), -np.inf, centre), -PRODUCTION_TOP_SLOTS, axis=1
+            )[:, -PRODUCTION_TOP_SLOTS:]
+            with np.errstate(invalid="ignore"):
+                level = top.mean(axis=1)
+            level[~np.isfinite(level)] = np.nan
+            prod[:, dt] = level
+            inside = window & ~np.isnan(centre)
+            count = inside.sum(axis=1)
+            night_mean = np.where(inside, centre, 0.0).sum(axis=1) / np.maximum(count, 1)
+            night_mean[count == 0] = -np.inf
+            night[:, dt] = night_mean
+        return prod, night
+
+    def _refresh_levels(
+        self, rows: np.ndarray, day_types: Iterable[int] = range(DAY_TYPES)
+    ) -> None:
+        """Production level (busiest hour of a usual day) and the usual night level.
+
+        Only ``day_types`` changed their baseline for ``rows``; the levels of the other day
+        type are the cached ones.
+        """
         if rows.size == 0:
             return
         st = self.state
-        centre = st["centre"][rows]  # rows x day type x slot
-        top = np.partition(
-            np.where(np.isnan(centre), -np.inf, centre), -PRODUCTION_TOP_SLOTS, axis=2
-        )[:, :, -PRODUCTION_TOP_SLOTS:]
-        with np.errstate(invalid="ignore"):
-            level = top.mean(axis=2)
-        level[~np.isfinite(level)] = np.nan
-        prod = np.where(np.isnan(level[:, 0]), level[:, 1], level[:, 0])
-        early = np.isnan(prod)
-        if early.any():
+        type_prod, type_night = self._type_levels(rows, day_types)
+        self.type_prod[rows] = type_prod
+        self.type_night[rows] = type_night
+        prod = np.where(np.isnan(type_prod[:, 0]), type_prod[:, 1], type_prod[:, 0])
+        early = np.flatnonzero(np.isnan(prod))
+        if early.size:
             # not ready yet: the busiest hour seen so far stands in (the standby level of a
             # plant suspended during warm-up is judged against it, not only the floor)
-            seen = np.nan_to_num(st["hist"][rows[early]], nan=-np.inf).max(axis=(1, 2))
+            seen = self._busiest_seen(rows[early])
             top = np.sort(seen, axis=1)[:, -PRODUCTION_TOP_SLOTS:]
             with np.errstate(invalid="ignore"):
                 provisional = top.mean(axis=1)
             prod[early] = np.where(np.isfinite(provisional), provisional, np.nan)
         st["prod_level"][rows] = prod
-        pn = self.params["night_production"]
-        mask = in_window(
-            np.arange(SLOTS_PER_DAY)[None, :],
-            pn["window_start_slot"][rows, None],
-            pn["window_end_slot"][rows, None],
-        )
-        inside = mask[:, None, :] & ~np.isnan(centre)
-        count = inside.sum(axis=2)
-        night_mean = np.where(inside, centre, 0.0).sum(axis=2) / np.maximum(count, 1)
-        night_mean[count == 0] = -np.inf
-        level = night_mean.max(axis=1)
+        level = type_night.max(axis=1)
         st["night_level"][rows] = np.where(np.isfinite(level), level, np.nan)
+
+    def _busiest_seen(self, rows: np.ndarray) -> np.ndarray:
+        """Largest value of each slot of day in the whole history (-inf if none): rows x 96."""
+        hist = self.state["hist"]
+        n = len(self.state)
+        if rows.size * 4 >= n:  # most rows: reduce in place rather than gather the history
+            seen = np.fmax.reduce(hist[:n], axis=(1, 2))[rows]
+        else:
+            seen = np.fmax.reduce(hist[rows], axis=(1, 2))
+        seen[np.isnan(seen)] = -np.inf
+        return seen
 
     # -- the rules over one block --------------------------------------------------------
 
@@ -327,9 +380,7 @@ class ElectricityDetector:
     def _night_cond(self, blk: _Block, suspended: np.ndarray, prod: np.ndarray) -> np.ndarray:
         p = self.params["night_production"]
         st, n = self.state, blk.values.shape[0]
-        window = in_window(
-            blk.sod[None, :], p["window_start_slot"][:n, None], p["window_end_slot"][:n, None]
-        )
+        window = self.night_window[:n, int(blk.sod[0]) : int(blk.sod[-1]) + 1]
         with np.errstate(invalid="ignore"):
             own_night = st["night_level"][:n] >= p["night_shift_history_fraction"][:n] * prod
             applies = (
@@ -637,6 +688,9 @@ class ElectricityDetector:
         self.counties = np.empty(0, dtype=object)
         self.industries = np.empty(0, dtype=object)
         self.params = {}
+        self.night_window = np.empty((0, SLOTS_PER_DAY), dtype=bool)
+        self.type_prod = np.empty((0, DAY_TYPES), dtype=np.float32)
+        self.type_night = np.empty((0, DAY_TYPES), dtype=np.float64)
         if len(self.state):
             self._register(np.arange(len(self.state)))
 
