@@ -393,7 +393,7 @@ class StationDetector:
             at = ep.at * clock.per_day + last_of_night
             span = Episode(ep.row, start, last, ep.mean, ep.peak, ep.tag, ep.final, at)
             finding = night.finding(self.state, piece, ep)
-            values, usual, first_night = night.evidence(self.state, ep.row, ep.last)
+            values, usual, first_night = night.evidence(self.state, ep.row, ep.at)
             evidence = {
                 "unit": CATALOGUE[night.metric].unit,
                 "metric": night.metric,

@@ -8,6 +8,9 @@ Each behaviour rule gets runs of abnormal slots on Tue 2026-03-10 of a day-shift
 
 from __future__ import annotations
 
+import itertools
+
+import numpy as np
 import pytest
 from factories import (
     Exemption,
@@ -25,6 +28,8 @@ from factories import (
 )
 
 from detectors.electricity import BEHAVIOUR_RULES, NIGHT_RECOVERY_SLOTS
+from detectors.episodes import EpisodeTracker, episode_columns
+from detectors.state import EntityState
 
 START = {
     "suspended_operation": "2026-03-10 10:00",
@@ -145,3 +150,67 @@ def test_short_exempted_runs_do_not_add_up_to_an_episode(batching):
     )
     batches = [batch] if batching == "one batch" else per_slot_batches(batch)
     assert run(detector(context=ctx), batches) == []
+
+
+# -- hysteresis and peaks (the station rules' use of the tracker) ---------------------------
+
+
+def _tracker_run(cond, hold=None, peak=None, tag=None, split=None):
+    """One entity through the tracker (min run 2, recovery 2), in one block or two."""
+    state = EntityState(episode_columns("r", peak=True), {})
+    state.rows_for(["S1"])
+    tracker = EpisodeTracker("r")
+    arrays = [np.array([a]) if a is not None else None for a in (cond, hold, peak, tag)]
+    cuts = [0, split or len(cond), len(cond)]
+    events = []
+    for a, b in itertools.pairwise(cuts):
+        if a == b:
+            continue
+        part = [x[:, a:b] if x is not None else None for x in arrays]
+        c = part[0].astype(bool)
+        ev = tracker.step(
+            state,
+            c,
+            np.ones_like(c),
+            np.ones(c.shape),
+            a,
+            np.array([2]),
+            np.array([2]),
+            hold=None if part[1] is None else part[1].astype(bool),
+            peak=part[2],
+            tag=part[3],
+        )
+        events += [
+            ("open", int(s), int(t), float(p), int(g))
+            for s, t, p, g in zip(ev.open_start, ev.open_at, ev.open_peak, ev.open_tag, strict=True)
+        ]
+        events += [
+            ("close", int(s), int(t), float(p), int(g))
+            for s, t, p, g in zip(
+                ev.close_start, ev.close_last, ev.close_peak, ev.close_tag, strict=True
+            )
+        ]
+    return sorted(events, key=lambda e: (e[1], e[0] == "close"))
+
+
+def test_hold_keeps_an_open_episode_going_inside_the_band():
+    cond = [1, 1, 0, 0, 0, 1, 0, 0, 0]
+    band = [1, 1, 1, 1, 1, 1, 0, 0, 0]
+    without = _tracker_run(cond)
+    assert [e[:3] for e in without] == [("open", 0, 1), ("close", 0, 1)]
+    with_band = _tracker_run(cond, hold=band)
+    assert [e[:3] for e in with_band] == [("open", 0, 1), ("close", 0, 5)]
+
+
+def test_the_peak_and_its_tag_are_the_worst_of_the_episode_whatever_the_blocks():
+    cond = [1, 1, 1, 1, 0, 0, 1, 1, 0, 0]
+    peak = [1.0, 3.0, 2.0, 5.0, 9.0, 9.0, 4.0, 2.0, 0.0, 0.0]
+    tag = [0, 1, 0, 2, 7, 7, 1, 0, 0, 0]
+    whole = _tracker_run(cond, peak=peak, tag=tag)
+    assert whole == [
+        ("open", 0, 1, 3.0, 1),
+        ("close", 0, 3, 5.0, 2),  # readings off the episode (9.0) never count
+        ("open", 6, 7, 4.0, 1),
+        ("close", 6, 7, 4.0, 1),
+    ]
+    assert _tracker_run(cond, peak=peak, tag=tag, split=3) == whole
