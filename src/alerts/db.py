@@ -41,6 +41,11 @@ class Db(ABC):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         """Run one statement written with ``?`` placeholders."""
 
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement once per parameter row (one round trip where the driver can)."""
+        for row in rows:
+            self.execute(sql, row)
+
     @abstractmethod
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -87,6 +92,9 @@ class SqliteDb(Db):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         return self.conn.execute(sql, params)
 
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.conn.executemany(sql, rows)
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         with self._writer:  # other processes still queue in BEGIN IMMEDIATE's busy wait
@@ -120,6 +128,10 @@ class PostgresDb(Db):
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         return self.conn.execute(_pg_sql(sql), params)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self.conn.cursor() as cursor:
+            cursor.executemany(_pg_sql(sql), rows)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -25,8 +25,8 @@ from typing import Any
 
 from alerts.db import Db
 from alerts.exemptions import ExemptionIndex
-from alerts.model import Alert, AlertState, canonical_json, frozen_evidence
-from alerts.sql import ALERT_COLUMNS, alert_from_row, insert_event, read_alert
+from alerts.model import AlertState, canonical_json, frozen_evidence
+from alerts.sql import insert_event
 from detectors.detection import Detection, episode_alert_id
 
 SYSTEM_ACTOR = "dianyan"
@@ -55,47 +55,92 @@ class ApplyResult:
         )
 
 
+#: Keys asked for in one ``SELECT ... IN``: well below SQLite's and PostgreSQL's limits.
+_KEYS_PER_SELECT = 500
+
+
 def apply_detections(db: Db, detections: Iterable[Detection], now_ms: int) -> ApplyResult:
     """Apply a batch in one transaction; safe to repeat and to run from several workers."""
-    ordered = sorted(detections, key=_processing_order)
+    ordered = sorted(((d, d.to_json()) for d in detections), key=_processing_order)
     outcomes: Counter[str] = Counter()
     with db.transaction():
-        db.lock(f"{d.rule}|{d.entity_id}" for d in ordered)
-        exemptions = ExemptionIndex.load(db, [d for d in ordered if d.suppressed_by is None])
-        for detection in ordered:
-            outcomes[_apply_one(db, detection, exemptions, now_ms)] += 1
+        db.lock(f"{d.rule}|{d.entity_id}" for d, _ in ordered)
+        exemptions = ExemptionIndex.load(db, [d for d, _ in ordered if d.suppressed_by is None])
+        # Under the locks nobody else records these keys: read them all once, then keep
+        # the map up to date as this call records its own.
+        recorded = _recorded(db, ordered)
+        rows: list[tuple[Any, ...]] = []
+        for detection, text in ordered:
+            outcomes[_apply_one(db, detection, text, exemptions, recorded, rows, now_ms)] += 1
+        if rows:
+            db.executemany(
+                "INSERT INTO detections (key, rule, entity_id, county, episode_start_ms, end_ms, "
+                "alert_id, suppressed_by, applied_at_ms, payload) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+                rows,
+            )
     return ApplyResult(**outcomes)
 
 
-def _apply_one(db: Db, d: Detection, exemptions: ExemptionIndex, now_ms: int) -> str:
-    other_key = replace(d, final=not d.final).key
-    recorded = dict(
-        db.execute(
-            "SELECT key, alert_id FROM detections WHERE key IN (?, ?)", (d.key, other_key)
-        ).fetchall()
-    )
+def _recorded(db: Db, ordered: list[tuple[Detection, str]]) -> dict[str, str | None]:
+    """Key -> alert id of the deliveries (and their episodes' other deliveries) recorded."""
+    keys = sorted({k for d, _ in ordered for k in (d.key, _other_key(d))})
+    found: dict[str, str | None] = {}
+    for i in range(0, len(keys), _KEYS_PER_SELECT):
+        part = keys[i : i + _KEYS_PER_SELECT]
+        marks = ", ".join("?" * len(part))
+        sql = f"SELECT key, alert_id FROM detections WHERE key IN ({marks})"
+        found.update(db.execute(sql, part).fetchall())
+    return found
+
+
+def _other_key(d: Detection) -> str:
+    """Key of the episode's other delivery (the open one for a final one, and back)."""
+    return f"{d.rule}|{d.entity_id}|{d.episode_start_ms}|{int(not d.final)}"
+
+
+def _apply_one(
+    db: Db,
+    d: Detection,
+    text: str,
+    exemptions: ExemptionIndex,
+    recorded: dict[str, str | None],
+    rows: list[tuple[Any, ...]],
+    now_ms: int,
+) -> str:
     if d.key in recorded:
         return "duplicates"
+    original = d
+
+    def record(d: Detection, alert_id: str | None, outcome: str) -> str:
+        recorded[d.key] = alert_id
+        rows.append(_detection_row(d, alert_id, now_ms, text if d is original else d.to_json()))
+        return outcome
+
     if d.suppressed_by is None:
         exemption = exemptions.covering(d)
         if exemption is not None:
             d = replace(d, suppressed_by=exemption.id)
     if d.suppressed_by is not None:
-        return _record(db, d, None, now_ms, "suppressed")
+        return record(d, None, "suppressed")
 
-    episode_alert = recorded.get(other_key)
+    episode_alert = recorded.get(_other_key(d))
     if episode_alert is not None:
-        alert = read_alert(db, episode_alert)
-        if alert is None:  # the foreign key makes this unreachable short of manual edits
+        seen = _seen(db, "id = ?", (episode_alert,))
+        if seen is None:  # the foreign key makes this unreachable short of manual edits
             raise LookupError(f"detections refer to alert {episode_alert} which is missing")
-        if not _set_seen(db, alert, d, alert.occurrences):
-            return _record(db, d, alert.id, now_ms, "late")
-        return _record(db, d, alert.id, now_ms, "extended")
+        if not _set_seen(db, seen, d, seen.occurrences):
+            return record(d, seen.id, "late")
+        return record(d, seen.id, "extended")
 
-    alert = _open_alert(db, d.entity_id, d.rule)
-    if alert is not None and _set_seen(db, alert, d, alert.occurrences + 1):
-        return _record(db, d, alert.id, now_ms, "absorbed")
-    return _record(db, d, _raise(db, d, now_ms), now_ms, "created")
+    seen = _seen(
+        db,
+        "entity_id = ? AND rule = ? AND state <> ? ORDER BY first_seen_ms, id LIMIT 1",
+        (d.entity_id, d.rule, AlertState.CLEARED.value),
+    )
+    if seen is not None and _set_seen(db, seen, d, seen.occurrences + 1):
+        return record(d, seen.id, "absorbed")
+    return record(d, _raise(db, d, now_ms), "created")
 
 
 def _raise(db: Db, d: Detection, now_ms: int) -> str:
@@ -131,7 +176,25 @@ def _raise(db: Db, d: Detection, now_ms: int) -> str:
     return alert_id
 
 
-def _set_seen(db: Db, alert: Alert, d: Detection, occurrences: int) -> bool:
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """The columns of an alert that applying a detection reads."""
+
+    id: str
+    first_seen_ms: int
+    last_seen_ms: int
+    occurrences: int
+
+
+def _seen(db: Db, condition: str, params: tuple[Any, ...]) -> _Seen | None:
+    row = db.execute(
+        f"SELECT id, first_seen_ms, last_seen_ms, occurrences FROM alerts WHERE {condition}",
+        params,
+    ).fetchone()
+    return None if row is None else _Seen(*row)
+
+
+def _set_seen(db: Db, alert: _Seen, d: Detection, occurrences: int) -> bool:
     """Widen an open alert to the detection; False if it is cleared (maybe just now)."""
     # Not a lifecycle action: seq stays, so an inspector's pending action is not refused.
     cursor = db.execute(
@@ -148,37 +211,24 @@ def _set_seen(db: Db, alert: Alert, d: Detection, occurrences: int) -> bool:
     return cursor.rowcount == 1
 
 
-def _record(db: Db, d: Detection, alert_id: str | None, now_ms: int, outcome: str) -> str:
-    db.execute(
-        "INSERT INTO detections (key, rule, entity_id, county, episode_start_ms, end_ms, "
-        "alert_id, suppressed_by, applied_at_ms, payload) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
-        (
-            d.key,
-            d.rule,
-            d.entity_id,
-            d.county,
-            d.episode_start_ms,
-            d.end_ms,
-            alert_id,
-            d.suppressed_by,
-            now_ms,
-            d.to_json(),
-        ),
+def _detection_row(
+    d: Detection, alert_id: str | None, now_ms: int, payload: str
+) -> tuple[Any, ...]:
+    return (
+        d.key,
+        d.rule,
+        d.entity_id,
+        d.county,
+        d.episode_start_ms,
+        d.end_ms,
+        alert_id,
+        d.suppressed_by,
+        now_ms,
+        payload,
     )
-    return outcome
 
 
-def _open_alert(db: Db, entity_id: str, rule: str) -> Alert | None:
-    row = db.execute(
-        f"SELECT {ALERT_COLUMNS} FROM alerts "
-        "WHERE entity_id = ? AND rule = ? AND state <> ? "
-        "ORDER BY first_seen_ms, id LIMIT 1",
-        (entity_id, rule, AlertState.CLEARED.value),
-    ).fetchone()
-    return None if row is None else alert_from_row(row)
-
-
-def _processing_order(d: Detection) -> tuple[Any, ...]:
+def _processing_order(item: tuple[Detection, str]) -> tuple[Any, ...]:
     # A total order on content, so a call's result never depends on its input order.
-    return (d.end_ms, d.rule, d.entity_id, d.episode_start_ms, d.final, d.to_json())
+    d, text = item
+    return (d.end_ms, d.rule, d.entity_id, d.episode_start_ms, d.final, text)
