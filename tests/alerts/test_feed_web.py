@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import re
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -165,3 +166,33 @@ def test_the_service_flags_overdue_alerts_on_its_own(
     assert overdue_by_rule == expected and overdue_by_rule["night_production"] >= 1
     open_states = {s.labels["state"] for s in families["dianyan_alerts_open"].samples}
     assert "raised" in open_states
+
+
+def test_a_station_case_draws_its_sensor_with_the_limit_lines(
+    feed: Feed, make_detection: Callable[..., Any]
+) -> None:
+    levels = [100.62, 100.71, 100.8, 100.93, 101.04, 101.12]
+    evidence = {
+        "unit": "m",
+        "metric": "water.level_m",
+        "slot_minutes": 5,
+        "first_end_ms": 1_714_572_900_000,
+        "values": levels,
+        "threshold": 101.0,
+        "limits": {"warning_level_m": 101.0, "guarantee_level_m": 102.0},
+    }
+    det = make_detection(rule="level_over_limit", entity_id="W0001", evidence=evidence)
+    feed.store.apply([det], 1_714_600_000_000)
+    [alert] = feed.store.list_alerts()
+    b = Browser(feed.url)
+    b.login(feed.tokens["zhang"])
+    status, _, page = b.request("GET", f"/alerts/{alert.id}")
+    assert status == 200
+    assert "水位 / water level" in page and "用电曲线" not in page
+    assert page.count('<line class="limit"') == 2
+    assert "warning_level_m 101.0" in page and "guarantee_level_m 102.0" in page
+    # the axis zooms in on the levels: a metre apart is far apart, not a pixel from zero
+    lines = re.findall(r'class="limit-label" x="[\d.]+" y="([\d.]+)"[^>]*>(\w+) ', page)
+    y = {label: float(pos) for pos, label in lines}
+    warning, guarantee = y["warning_level_m"], y["guarantee_level_m"]
+    assert 16 <= guarantee < warning <= 224 and warning - guarantee > 50
