@@ -16,6 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
+from detectors.episodes import EpisodeEvents
 from detectors.grid import SlotClock
 from detectors.threshold_model import ParamTable
 
@@ -139,6 +140,37 @@ class MinutesRule:
 
     def evidence_series(self, history: np.ndarray, ep: Episode, piece: Piece) -> np.ndarray:
         return history
+
+
+def episodes_of(ev: EpisodeEvents) -> list[Episode]:
+    """The tracker's events as episodes, in time order per station."""
+    opened = [
+        Episode(int(r), int(s), int(a), float(m), float(p), int(t), False, int(a))
+        for r, s, a, m, p, t in zip(
+            ev.open_rows,
+            ev.open_start,
+            ev.open_at,
+            ev.open_mean,
+            ev.open_peak,
+            ev.open_tag,
+            strict=True,
+        )
+    ]
+    ended = [
+        Episode(int(r), int(s), int(a), float(m), float(p), int(t), True, int(d))
+        for r, s, a, m, p, t, d in zip(
+            ev.close_rows,
+            ev.close_start,
+            ev.close_last,
+            ev.close_mean,
+            ev.close_peak,
+            ev.close_tag,
+            ev.close_at,
+            strict=True,
+        )
+    ]
+    # in time order per station: an episode that ended before a new one began comes first
+    return sorted(opened + ended, key=lambda e: (e.row, e.start, e.final))
 
 
 def present(limits: dict[str, float]) -> dict[str, float]:

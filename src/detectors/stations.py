@@ -16,108 +16,25 @@ state (per-station columns, the grids, the held-back slot) snapshots to bytes.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detectors import station_explain as explain
 from detectors.context import EntityContext, NoRegistry
 from detectors.detection import Detection
 from detectors.electricity import StepResult
-from detectors.episodes import EpisodeEvents, EpisodeTracker, episode_columns
-from detectors.gas_rules import LeakConcentration, PressureDropRate, PressureOutOfBounds
+from detectors.episodes import EpisodeTracker, episode_columns
 from detectors.grid import SlotClock, SlotGrid
-from detectors.night_flow import NIGHTS_KEPT, NightMinFlow, night_columns
-from detectors.sensor_quality import equal_runs, previous, silent, spikes
+from detectors.night_flow import NIGHTS_KEPT, night_columns
+from detectors.sensor_quality import previous
 from detectors.state import Column, EntityState
-from detectors.station_rules import Episode, Finding, Piece, StationRule
+from detectors.station_quality import quality_episodes, quality_flags
+from detectors.station_rules import Episode, Finding, Piece, StationRule, episodes_of
+from detectors.station_sensors import QUALITY_RULES, Domain, Sensor, gas_domain, water_domain
 from detectors.thresholds import Thresholds, params_used_from_table
-from detectors.water_rules import (
-    EcoFlowShortfall,
-    LevelOverLimit,
-    LevelRiseRate,
-    RainfallAccumulation,
-)
 from ingest.catalogue import CATALOGUE
 from ingest.schema import only_metric
-
-QUALITY_RULES = ("sensor_stuck", "sensor_spike", "sensor_gap")
-
-
-@dataclass(frozen=True, slots=True)
-class Sensor:
-    """One metric of a station: its interval, the slots drawn as evidence, the slots of
-    history kept (the evidence and the longest rule window before it, so that every point
-    drawn is complete whatever the batches were), how a spike is measured (None: not
-    checked) and whether a repeated value means stuck (not for rain: steady drizzle repeats
-    its 0.1 mm)."""
-
-    metric: str
-    minutes: int
-    evidence: int
-    history: int
-    spike_param: str | None
-    spike_relative: bool = False
-    stuck: bool = True
-
-    @property
-    def clock(self) -> SlotClock:
-        return SlotClock(self.minutes)
-
-
-@dataclass(frozen=True, slots=True)
-class Domain:
-    name: str
-    sensors: tuple[Sensor, ...]
-    rules: tuple[StationRule, ...]
-    night: NightMinFlow | None = None
-
-
-def gas_domain() -> Domain:
-    return Domain(
-        "gas",
-        (
-            # 3 h drawn; pressure drops are measured over at most 60 minutes
-            Sensor("gas.pressure_kpa", 1, 180, 240, "pressure_jump_pct", spike_relative=True),
-            Sensor("gas.flow_m3h", 1, 180, 180, "flow_jump_pct", spike_relative=True),
-            Sensor("gas.leak_lel", 1, 180, 180, "leak_jump_lel"),
-        ),
-        (PressureOutOfBounds(), PressureDropRate(), LeakConcentration()),
-        NightMinFlow(),
-    )
-
-
-def water_domain() -> Domain:
-    return Domain(
-        "water",
-        (
-            # 24 h drawn; rises are measured over at most 6 h, rain totals over 24 h
-            Sensor("water.level_m", 5, 288, 288 + 72, "level_jump_m"),
-            Sensor("water.rain_mm", 5, 288, 2 * 288, None, stuck=False),
-            Sensor("water.flow_m3s", 5, 288, 288, "flow_jump_pct", spike_relative=True),
-        ),
-        (LevelOverLimit(), LevelRiseRate(), RainfallAccumulation(), EcoFlowShortfall()),
-    )
-
-
-def _sensor_columns(s: Sensor) -> dict[str, Column]:
-    m, nan = s.metric, np.float32(np.nan)
-    cols = {
-        f"{m}.judged": Column((s.history,), "float32", nan),  # NaN where stuck or spiking
-        f"{m}.raw": Column((s.history,), "float32", nan),
-        f"{m}.held": Column((), "float32", nan),  # the held-back slot's reading
-        f"{m}.last_value": Column((), "float32", nan),
-        f"{m}.last_slot": Column((), "int64", -1),
-        f"{m}.repeats": Column((), "int32", 0),
-        f"{m}.since": Column((), "int64", -1),
-        f"{m}.stuck_start": Column((), "int64", -1),
-        f"{m}.gap_start": Column((), "int64", -1),
-    }
-    for rule in QUALITY_RULES:
-        cols |= episode_columns(f"{m}.{rule}")
-    return cols
 
 
 class StationDetector:
@@ -131,7 +48,7 @@ class StationDetector:
         self.domain = domain
         columns: dict[str, Column] = {}
         for s in domain.sensors:
-            columns |= _sensor_columns(s)
+            columns |= s.columns()
         for rule in domain.rules:
             columns |= episode_columns(rule.name, peak=True)
         if domain.night is not None:
@@ -246,7 +163,7 @@ class StationDetector:
         raw, right = stretch[:, :-1], stretch[:, 1:]
         n = raw.shape[0]
         prev = previous(raw, first, st[f"{m}.last_value"][:n], st[f"{m}.last_slot"][:n])
-        flags = self._quality_flags(s, raw, right, prev.value, first)
+        flags = quality_flags(st, self.params, s, raw, right, prev.value, first)
         judged = np.where(flags.stuck | flags.spike, np.float32(np.nan), raw)
         st[f"{m}.last_value"][:n] = prev.last_value
         st[f"{m}.last_slot"][:n] = prev.last_slot
@@ -260,7 +177,12 @@ class StationDetector:
             self.params,
             self.limits,
         )
-        out = self._quality(s, piece, raw, raw_history, flags)
+        out = []
+        for rule, ep, start, finding in quality_episodes(
+            st, self.trackers, self.params, s, piece, raw, flags
+        ):
+            evidence = self._evidence(s, piece, ep, raw_history[ep.row], finding, None)
+            out.append(self._make(rule, piece.clock, ep, start, finding, evidence))
         for rule in self.domain.rules:
             if rule.metric == m:
                 out.extend(self._rule(s, rule, piece, raw_history))
@@ -269,37 +191,6 @@ class StationDetector:
         st[f"{m}.judged"][:n] = piece.history[:, -s.history :]
         st[f"{m}.raw"][:n] = raw_history[:, -s.history :]
         return out
-
-    def _quality_flags(
-        self, s: Sensor, raw: np.ndarray, right: np.ndarray, left: np.ndarray, first: int
-    ) -> _Flags:
-        st, m, n = self.state, s.metric, raw.shape[0]
-        valid = ~np.isnan(raw)
-        stuck_p, spike_p = self.params["sensor_stuck"], self.params["sensor_spike"]
-        if s.spike_param is None:
-            spike = np.zeros(raw.shape, dtype=bool)
-        else:
-            jump = spike_p[s.spike_param][:n]
-            spike = spikes(raw, left, right, jump, s.spike_relative) & spike_p["enabled"][:n, None]
-        runs = equal_runs(
-            raw,
-            left,
-            first,
-            st[f"{m}.repeats"][:n],
-            st[f"{m}.since"][:n],
-            stuck_p["ignore_zero"][:n],
-        )
-        st[f"{m}.repeats"][:n] = runs.last_repeats
-        st[f"{m}.since"][:n] = runs.last_since
-        # a run of k equal readings spans k intervals: stuck once k * interval >= the duration
-        need = np.maximum(-(-stuck_p["min_duration_minutes"][:n] // s.minutes) - 1, 1)
-        stuck = valid & (runs.repeats >= need[:, None]) & (stuck_p["enabled"][:n, None] & s.stuck)
-        gap_p = self.params["sensor_gap"]
-        gap, last_seen = silent(
-            raw, first, st[f"{m}.last_slot"][:n], gap_p["max_gap_minutes"][:n] // s.minutes
-        )
-        gap &= gap_p["enabled"][:n, None]
-        return _Flags(valid, spike, stuck, runs.since, gap, last_seen)
 
     # -- episodes into detections ------------------------------------------------------
 
@@ -321,7 +212,7 @@ class StationDetector:
             tag=sig.tag,
         )
         out = []
-        for ep in _episodes(ev):
+        for ep in episodes_of(ev):
             finding = rule.finding(piece, ep)
             series = rule.evidence_series(raw_history[ep.row], ep, piece)
             line = _line_at(sig.line, piece, ep)
@@ -329,63 +220,13 @@ class StationDetector:
             out.append(self._make(rule.name, piece.clock, ep, ep.start, finding, evidence))
         return out
 
-    def _quality(
-        self, s: Sensor, piece: Piece, raw: np.ndarray, raw_history: np.ndarray, f: _Flags
-    ) -> list[Detection]:
-        st, m, n = self.state, s.metric, raw.shape[0]
-        ones = np.ones(n, dtype=np.int64)
-        recovery = piece.slots(self.params["sensor_spike"]["recovery_minutes"][:n])
-        silence = np.zeros(raw.shape, dtype=np.float32)
-        runs = {
-            "sensor_stuck": (f.stuck, f.valid, raw, ones, f.since),
-            "sensor_spike": (f.spike, f.valid, raw, recovery, None),
-            "sensor_gap": (f.gap, np.ones_like(f.gap), silence, ones, f.last_seen + 1),
-        }
-        out = []
-        for rule, (cond, valid, observed, rec, starts) in runs.items():
-            ev = self.trackers[f"{m}.{rule}"].step(
-                st, cond, valid, observed, piece.first, ones, rec
-            )
-            start_col = {"sensor_stuck": "stuck_start", "sensor_gap": "gap_start"}.get(rule)
-            for ep in _episodes(ev):
-                start = ep.start
-                if start_col is not None:
-                    if not ep.final:
-                        st[f"{m}.{start_col}"][ep.row] = starts[ep.row, ep.last - piece.first]
-                    start = int(st[f"{m}.{start_col}"][ep.row])
-                finding = self._quality_finding(rule, m, piece, ep, start)
-                evidence = self._evidence(s, piece, ep, raw_history[ep.row], finding, None)
-                out.append(self._make(rule, piece.clock, ep, start, finding, evidence))
-        return out
-
-    def _quality_finding(
-        self, rule: str, metric: str, piece: Piece, ep: Episode, start: int
-    ) -> Finding:
-        p = {k: v[ep.row] for k, v in self.params[rule].items()}
-        minutes = (ep.last - start + 1) * piece.clock.minutes
-        if rule == "sensor_stuck":
-            text, limit = explain.sensor_stuck(metric, ep.mean, minutes), p["min_duration_minutes"]
-        elif rule == "sensor_spike":
-            text, limit = explain.sensor_spike(metric, ep.mean), np.nan
-        else:
-            text, limit = explain.sensor_gap(metric, minutes), p["max_gap_minutes"]
-        return Finding(
-            observed=ep.mean if rule != "sensor_gap" else minutes,
-            baseline=float(limit) if limit == limit else 0.0,
-            score=minutes / float(limit) if limit == limit and limit > 0 else 1.0,
-            severity=str(p["severity"]),
-            text=text,
-            threshold=None,
-            limits={},
-        )
-
     def _night(self, piece: Piece) -> list[Detection]:
         night = self.domain.night
         assert night is not None
         ev = night.step(self.state, piece)
         out = []
         clock, window = piece.clock, night.window(piece)
-        for ep in _episodes(ev):
+        for ep in episodes_of(ev):
             # nights are named by their day; the detection covers the windows' slots
             last_of_night = int(window.last[ep.row])
             start = ep.start * clock.per_day + last_of_night - int(window.length[ep.row]) + 1
@@ -489,46 +330,6 @@ class StationDetector:
         self.limits, self.params = {}, {}
         if len(self.state):
             self._register(np.arange(len(self.state)))
-
-
-@dataclass(frozen=True, slots=True)
-class _Flags:
-    valid: np.ndarray
-    spike: np.ndarray
-    stuck: np.ndarray
-    since: np.ndarray  # first slot of each reading's run of equal values
-    gap: np.ndarray
-    last_seen: np.ndarray  # slot of the last reading at or before each slot
-
-
-def _episodes(ev: EpisodeEvents) -> list[Episode]:
-    opened = [
-        Episode(int(r), int(s), int(a), float(m), float(p), int(t), False, int(a))
-        for r, s, a, m, p, t in zip(
-            ev.open_rows,
-            ev.open_start,
-            ev.open_at,
-            ev.open_mean,
-            ev.open_peak,
-            ev.open_tag,
-            strict=True,
-        )
-    ]
-    ended = [
-        Episode(int(r), int(s), int(a), float(m), float(p), int(t), True, int(d))
-        for r, s, a, m, p, t, d in zip(
-            ev.close_rows,
-            ev.close_start,
-            ev.close_last,
-            ev.close_mean,
-            ev.close_peak,
-            ev.close_tag,
-            ev.close_at,
-            strict=True,
-        )
-    ]
-    # in time order per station: an episode that ended before a new one began comes first
-    return sorted(opened + ended, key=lambda e: (e.row, e.start, e.final))
 
 
 def _line_at(line: np.ndarray | None, piece: Piece, ep: Episode) -> float | None:
