@@ -4,6 +4,7 @@ drops, leak concentration, and the night minimum flow (once per night, across mi
 from __future__ import annotations
 
 import pytest
+from factories import local_ms
 from station_factories import (
     LIMITS,
     FakeStations,
@@ -15,8 +16,10 @@ from station_factories import (
     opened,
     readings,
     rules_of,
+    run,
     spans,
     station_thresholds,
+    stations,
 )
 
 P, F, L = "gas.pressure_kpa", "gas.flow_m3h", "gas.leak_lel"
@@ -215,3 +218,30 @@ def test_a_night_with_too_few_readings_is_not_judged():
     leak = _leak_night("2026-05-01")
     dets = _flow(6, leak, Gap("S1", F, "2026-05-01 00:00", "2026-05-01 03:30"))
     assert "night_min_flow" not in rules_of(dets)
+
+
+# -- exemptions and reloads --------------------------------------------------------------------
+
+
+def test_an_approved_exemption_suppresses_the_station_alert():
+    ctx = FakeStations(
+        exemptions=[("EX-7", "S1", "leak_concentration", _at("09:00"), _at("11:00"))]
+    )
+    batch = readings([L], _at("00:00"), 12, [Ramp("S1", L, _at("10:00"), _at("10:10"), 30.0, 35.0)])
+    dets = detect(batch, context=ctx)
+    assert dets and {(d.rule, d.suppressed_by) for d in dets} == {("leak_concentration", "EX-7")}
+
+
+def test_new_thresholds_apply_from_the_next_batch():
+    leak = [
+        Ramp("S1", L, _at("03:00"), _at("03:10"), 30.0, 35.0),
+        Ramp("S1", L, _at("09:00"), _at("09:10"), 30.0, 35.0),
+    ]
+    batch = readings([L], _at("00:00"), 12, leak)
+    ts = batch["ts"].cast("int64").to_numpy()
+    six = int((ts <= local_ms(_at("06:00"))).sum())
+    det = stations()
+    dets = run(det, batch.slice(0, six), flush=False)
+    det.reload(station_thresholds("rules:\n  leak_concentration:\n    warning_lel: 40\n"))
+    dets += run(det, batch.slice(six))
+    assert opened(dets, "leak_concentration") == [_at("03:00")]
