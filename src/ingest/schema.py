@@ -47,12 +47,12 @@ def metric_mask(batch: pa.Table, metric: str) -> np.ndarray:
         return pc.equal(column, metric).to_numpy(zero_copy_only=False)
     parts = []
     for chunk in column.chunks:
-        hit = pc.equal(chunk.dictionary, metric).to_numpy(zero_copy_only=False)
-        parts.append(
-            hit[chunk.indices.to_numpy(zero_copy_only=False)]
-            if hit.size
-            else np.zeros(len(chunk), dtype=bool)
-        )
+        codes = np.flatnonzero(pc.equal(chunk.dictionary, metric).to_numpy(zero_copy_only=False))
+        if codes.size == 0:
+            parts.append(np.zeros(len(chunk), dtype=bool))
+            continue
+        indices = chunk.indices.to_numpy(zero_copy_only=False)
+        parts.append(indices == codes[0] if codes.size == 1 else np.isin(indices, codes))
     return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
 
 
@@ -61,4 +61,6 @@ def only_metric(batch: pa.Table, metric: str) -> pa.Table:
     if batch.num_rows == 0:
         return batch
     mask = metric_mask(batch, metric)
+    if not mask.any():
+        return batch.slice(0, 0)
     return batch if mask.all() else batch.filter(pa.array(mask))
