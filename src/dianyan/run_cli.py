@@ -43,6 +43,11 @@ def add_run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--serve", action="store_true", help="keep serving the feed and /metrics after the replay"
     )
+    p.add_argument(
+        "--broker",
+        choices=["embedded"],
+        help="run the distributed path instead: embedded Kafka broker, a worker, the replay",
+    )
     p.set_defaults(handler=run_command)
     return p
 
@@ -60,6 +65,10 @@ def run_command(args: argparse.Namespace) -> int:
     path, registry_dir = args.path, args.registry
     if path is None and not args.mqtt:
         path, registry_dir = _demo_province()
+    if args.broker == "embedded":
+        from dianyan.kafka.demo import run_with_embedded_broker
+
+        return run_with_embedded_broker(args, path, registry_dir)
     thresholds = load_thresholds(args.thresholds)
     registry = Registry.load(registry_dir) if registry_dir else None
     Path(args.db).parent.mkdir(parents=True, exist_ok=True)

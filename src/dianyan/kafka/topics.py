@@ -2,8 +2,8 @@
 
 - ``{prefix}readings`` (``partitions``): one JSON reading keyed by entity id, or an Arrow
   IPC batch of readings of one partition;
-- ``{prefix}checkpoints`` (``partitions``, compacted): partition state and offsets, see
-  :mod:`dianyan.kafka.checkpoint`;
+- ``{prefix}checkpoints.{group}`` (``partitions``, compacted): one consumer group's
+  partition state and offsets, see :mod:`dianyan.kafka.checkpoint`;
 - ``{prefix}registry`` (1): status changes and exemptions as JSON, see
   :mod:`dianyan.kafka.registry_feed`;
 - ``{prefix}alerts`` (``partitions``): one detection delivery with its alert id, keyed by
@@ -42,9 +42,9 @@ class Topics:
     def readings(self) -> str:
         return f"{self.prefix}readings"
 
-    @property
-    def checkpoints(self) -> str:
-        return f"{self.prefix}checkpoints"
+    def checkpoints(self, group: str) -> str:
+        """The checkpoint topic of one consumer group (its state is the group's own)."""
+        return f"{self.prefix}checkpoints.{group}"
 
     @property
     def registry(self) -> str:
@@ -62,12 +62,14 @@ class Topics:
     def deadletter(self) -> str:
         return f"{self.prefix}deadletter"
 
-    def specs(self) -> list[NewTopic]:
+    def specs(self, group: str | None = None) -> list[NewTopic]:
+        """Topics to create; with ``group``, that group's checkpoint topic too."""
         compact = {"cleanup.policy": "compact"}
         n = self.partitions
+        own = [NewTopic(self.checkpoints(group), n, 1, topic_configs=compact)] if group else []
         return [
+            *own,
             NewTopic(self.readings, n, 1),
-            NewTopic(self.checkpoints, n, 1, topic_configs=compact),
             NewTopic(self.registry, 1, 1),
             NewTopic(self.alerts, n, 1),
             NewTopic(self.lifecycle, n, 1),
@@ -75,13 +77,13 @@ class Topics:
         ]
 
 
-async def ensure_topics(bootstrap: str, topics: Topics) -> None:
+async def ensure_topics(bootstrap: str, topics: Topics, group: str | None = None) -> None:
     """Create the deployment's topics that do not exist yet (existing ones are kept)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [t for t in topics.specs() if t.name not in existing]
+        missing = [t for t in topics.specs(group) if t.name not in existing]
         if missing:
             await admin.create_topics(missing)
     finally:

@@ -108,6 +108,7 @@ class Worker:
         self._epoch = 0
         self._stopping = asyncio.Event()
         self._registry_task: asyncio.Task[None] | None = None
+        self._failure: BaseException | None = None
         self._started: list[Any] = []  # what start() opened, closed by stop() in reverse
 
     # -- life cycle ----------------------------------------------------------------------
@@ -115,7 +116,7 @@ class Worker:
     async def start(self) -> None:
         """Topics, thresholds, registry (files, then the registry topic), store, consumer."""
         s = self.s
-        await ensure_topics(s.bootstrap, s.topics)
+        await ensure_topics(s.bootstrap, s.topics, s.group)
         self.thresholds = load_thresholds(s.thresholds)
         registry = Registry.load(s.registry_dir) if s.registry_dir else None
         self.context = LiveContext(registry)
@@ -181,7 +182,7 @@ class Worker:
             await asyncio.to_thread(self.store.close)
 
     async def run(self) -> None:
-        """Gather, process, checkpoint, until stopped."""
+        """Gather, process, checkpoint, until stopped (raises what made the worker fail)."""
         while not self._stopping.is_set():
             epoch = self._epoch
             records = await self._gather()
@@ -201,6 +202,8 @@ class Worker:
                         await self._process(tp.partition, owned, msgs)
                 await self._maybe_checkpoint()
                 self._observe_lag()
+        if self._failure is not None:
+            raise self._failure
 
     # -- consuming -----------------------------------------------------------------------
 
@@ -311,7 +314,7 @@ class Worker:
             partition, owned.position, state, int(time.time() * 1000), owned.newest_event_ms
         )
         owned.marker = await write_checkpoint(
-            self.producer, self.s.topics.checkpoints, cp, owned.marker
+            self.producer, self.s.topics.checkpoints(self.s.group), cp, owned.marker
         )
         owned.checkpointed = owned.position
         owned.last_checkpoint = time.monotonic()
@@ -353,15 +356,20 @@ class Worker:
             self._epoch += 1
             self.km.rebalances.inc()
             mine = sorted(tp for tp in assigned if tp.topic == self.s.topics.readings)
-            if mine:
-                await self._restore(mine)
+            try:
+                if mine:
+                    await self._restore(mine)
+            except Exception as exc:  # owning partitions without state would skip them
+                log.exception("restoring partitions %s failed; the worker stops", mine)
+                self._failure = exc
+                self._stopping.set()
             self.km.partitions.set(len(self.owned))
 
     async def _restore(self, tps: list[TopicPartition]) -> None:
         t0 = time.perf_counter()
         self.km.recovering.set(len(tps))
         latest = await read_latest(
-            self.s.bootstrap, self.s.topics.checkpoints, [tp.partition for tp in tps]
+            self.s.bootstrap, self.s.topics.checkpoints(self.s.group), [tp.partition for tp in tps]
         )
         beginnings = await self.consumer.beginning_offsets(tps)
         for tp in tps:
