@@ -141,7 +141,7 @@ class WorkerProcess:
         """Sum of a metric's samples (0 before the first)."""
         total = 0.0
         for line in self.metrics().splitlines():
-            if line.startswith(name) and line[len(name)] in " {":
+            if line.startswith(name) and line[len(name)] in " {,}":
                 total += float(line.rsplit(" ", 1)[1])
         return total
 
