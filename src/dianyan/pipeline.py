@@ -110,16 +110,24 @@ class Pipeline:
         started = time.perf_counter()
         pace: tuple[float, int] | None = None
         for raw in raws:
-            self.summary.readings_in += raw.num_rows
-            result = self.validator.validate(raw)
-            self._reject(result.rejects, result.counts)
-            valid = result.valid
+            valid = self.validate(raw)
             if speed and valid.num_rows:
                 pace = self._pace(valid, speed, pace)
             self.feed(valid)
         self.finish()
         self.summary.seconds = time.perf_counter() - started
         return self.summary
+
+    def validate(self, raw: RawBatch) -> pa.Table:
+        """One raw batch through validation; its rejects go to the dead-letter sink."""
+        self.summary.readings_in += raw.num_rows
+        result = self.validator.validate(raw)
+        self._reject(result.rejects, result.counts)
+        return result.valid
+
+    def reject(self, table: pa.Table) -> None:
+        """Records refused after validation (a ``reason`` column): dead-lettered, counted."""
+        self._reject_table(table)
 
     def feed(self, valid: pa.Table) -> list[Detection]:
         """One validated batch through normalization, the detector and the store."""

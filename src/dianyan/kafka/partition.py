@@ -26,6 +26,7 @@ from alerts.dedup import ApplyResult
 from detectors.context import EntityContext, NoRegistry, RegistryContext
 from detectors.detection import Detection
 from detectors.thresholds import Thresholds
+from dianyan.kafka.topics import partition_of
 from dianyan.kafka.validator_state import restore_validator, snapshot_validator
 from dianyan.metrics import Metrics
 from dianyan.pipeline import Pipeline, open_watcher
@@ -102,7 +103,11 @@ class PartitionWork:
         context: LiveContext,
         metrics: Metrics,
         thresholds_path: str | Path | None = None,
+        route: tuple[int, int] | None = None,
     ) -> None:
+        self.route = route  # (this partition, partitions of the topic): refuse misrouted rows
+        self._checked = pa.array([], pa.string())  # entity ids whose partition is known
+        self._foreign = pa.array([], pa.string())  # ... of which belong to another partition
         self._detections = DetectionBuffer()
         self._rejects = RejectBuffer()
         self.pipeline = Pipeline(
@@ -124,16 +129,49 @@ class PartitionWork:
         valid = []
         for raw in raws:
             out.readings_in += raw.num_rows
-            result = p.validator.validate(raw)
-            p._reject(result.rejects, result.counts)
-            if result.valid.num_rows:
-                valid.append(result.valid)
+            table = p.validate(raw)
+            if table.num_rows:
+                valid.append(table)
         table = pa.concat_tables(valid) if valid else empty_batch()
+        if self.route is not None and table.num_rows:
+            table = self._keep_routed(table)
         out.accepted = table.num_rows
         if table.num_rows:
             out.newest_event_ms = int(pc.max(table["ts"]).cast(pa.int64()).as_py())
         p.feed(table)
         return self._take(out)
+
+    def _keep_routed(self, table: pa.Table) -> pa.Table:
+        """Rows of entities that belong here; the others are refused as ``wrong_partition``.
+
+        An entity's readings on two partitions would split its state in two, so a producer
+        that keys with another partitioner gets every misrouted reading back, with the fix.
+        """
+        here, n = self.route or (0, 1)
+        ids = pc.unique(table["entity_id"])
+        if isinstance(ids, pa.ChunkedArray):
+            ids = ids.combine_chunks()
+        new = ids.filter(pc.invert(pc.is_in(ids, value_set=self._checked)))
+        if len(new):
+            home = partition_of(new, n)
+            self._checked = pa.concat_arrays([self._checked, new])
+            self._foreign = pa.concat_arrays([self._foreign, new.filter(pa.array(home != here))])
+        if not len(self._foreign):
+            return table
+        wrong = pc.is_in(table["entity_id"], value_set=self._foreign)
+        if not pc.any(wrong).as_py():
+            return table
+        refused = table.filter(wrong)
+        detail = (
+            f"entity not on its partition: it belongs to the one Kafka's murmur2 partitioner "
+            f"gives its id (of {n}), this is partition {here}; key JSON readings by entity id "
+            "with that partitioner (librdkafka: topic.partitioner=murmur2_random)"
+        )
+        refused = refused.append_column(
+            "reason", pa.array(["wrong_partition"] * refused.num_rows, pa.string())
+        ).append_column("detail", pa.array([detail] * refused.num_rows, pa.string()))
+        self.pipeline.reject(refused)
+        return table.filter(pc.invert(wrong))
 
     def finish(self) -> PartitionOutput:
         """End of input on this partition: evaluate the slots still open."""

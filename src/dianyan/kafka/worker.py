@@ -372,10 +372,12 @@ class Worker:
             self.s.bootstrap, self.s.topics.checkpoints(self.s.group), [tp.partition for tp in tps]
         )
         beginnings = await self.consumer.beginning_offsets(tps)
+        n_parts = len(self.consumer.partitions_for_topic(self.s.topics.readings) or tps)
         for tp in tps:
             cp, marker, nbytes = latest[tp.partition]
             self.km.recovered_bytes.inc(nbytes)
-            work = self._new_work()
+            route = (tp.partition, n_parts)
+            work = self._new_work(route)
             position = beginnings[tp] if cp is None else cp.next_offset
             if cp is not None:
                 try:
@@ -394,8 +396,10 @@ class Worker:
             )
         self.km.recovery_seconds.observe(time.perf_counter() - t0)
 
-    def _new_work(self) -> PartitionWork:
-        return PartitionWork(self.thresholds, self.context, self.metrics, self.s.thresholds)
+    def _new_work(self, route: tuple[int, int]) -> PartitionWork:
+        return PartitionWork(
+            self.thresholds, self.context, self.metrics, self.s.thresholds, route=route
+        )
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         """Checkpoint the partitions leaving this worker, then forget them."""
@@ -438,8 +442,22 @@ class Worker:
                 except DianyanError as exc:
                     log.error("registry offset %d: %s", msg.offset, exc)
                     self.km.registry_updates.labels("refused").inc()
+                    await self._refuse_update(msg, exc)
                 else:
                     self.km.registry_updates.labels("applied").inc()
+
+    async def _refuse_update(self, msg: Any, exc: Exception) -> None:
+        """A registry update that cannot be applied goes to the dead-letter topic too."""
+        row = {
+            "reason": "bad_registry_update",
+            "source": f"kafka:{msg.topic}/{msg.partition}",
+            "position": msg.offset,
+            "record": (msg.value or b"").decode("utf-8", "backslashreplace")[:2000],
+            "detail": str(exc),
+            "worker": self.s.worker_id,
+        }
+        key = f"registry/{msg.partition}/{msg.offset}"  # every worker refuses it: dedupe by key
+        await (await self._send(self.s.topics.deadletter, key, row))
 
 
 class _Listener(ConsumerRebalanceListener):

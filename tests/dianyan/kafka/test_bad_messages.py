@@ -7,6 +7,7 @@ import json
 
 import pyarrow as pa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.partitioner import murmur2
 
 from dianyan.kafka.topics import CONTROL_HEADER, END_OF_INPUT
 from ingest.sources.kafka_messages import encode_arrow
@@ -100,3 +101,34 @@ def test_bad_messages_are_dead_lettered_with_reasons_and_neighbours_processed(
     # the good readings around them: 3 JSON readings and 8 in the intact Arrow batch
     assert worker.metric("dianyan_readings_accepted_total") == 3 + 8
     assert worker.proc.poll() is None
+
+
+def test_readings_on_the_wrong_partition_are_refused_with_the_fix(
+    deployment, start_worker, tmp_path
+):
+    deployment.partitions = 2
+    worker = start_worker("--db", str(tmp_path / "alerts.sqlite"))
+    worker.wait_metric("dianyan_partitions", 2)
+    # E1's home is the partition Kafka's murmur2 gives "E1"; send one reading to each
+    home = (murmur2(b"E1") & 0x7FFFFFFF) % 2
+
+    async def send() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=deployment.bootstrap, acks="all")
+        await producer.start()
+        try:
+            topic = f"{deployment.prefix}readings"
+            await producer.send_and_wait(topic, reading("E1", 1), partition=home)
+            await producer.send_and_wait(topic, reading("E1", 2), partition=1 - home)
+            for p in (0, 1):
+                await producer.send_and_wait(
+                    topic, b"", partition=p, headers=[(CONTROL_HEADER, END_OF_INPUT)]
+                )
+        finally:
+            await producer.stop()
+
+    asyncio.run(send())
+    deployment.wait_done(timeout_s=60)
+    dead = asyncio.run(consume_all(deployment.bootstrap, f"{deployment.prefix}deadletter", 1))
+    assert [d["reason"] for d in dead] == ["wrong_partition"]
+    assert "murmur2" in dead[0]["detail"] and dead[0]["partition"] == 1 - home
+    assert worker.metric("dianyan_readings_rejected_total") == 1

@@ -6,6 +6,7 @@ import asyncio
 import json
 
 from aiokafka import AIOKafkaProducer
+from test_bad_messages import consume_all
 from test_distributed import replay
 
 from alerts.store import SqliteAlertStore
@@ -46,3 +47,6 @@ def test_a_suspension_on_the_registry_topic_raises_suspended_operation(
     with SqliteAlertStore(db) as store:
         mine = [(a.rule, a.entity_id) for a in store.list_alerts() if a.entity_id == "E00010"]
     assert mine == [("suspended_operation", "E00010")]
+    dead = asyncio.run(consume_all(deployment.bootstrap, f"{deployment.prefix}deadletter", 1))
+    assert [d["reason"] for d in dead] == ["bad_registry_update"]
+    assert "NOBODY" in dead[0]["record"] and dead[0]["detail"]
