@@ -27,7 +27,6 @@ here, before any work), which caps per-reading JSON far below what the detectors
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
@@ -39,16 +38,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import KafkaError
 
 from alerts.store import AlertStore
-from detectors.detection import Detection, episode_alert_id
 from detectors.thresholds import load_thresholds
 from dianyan.errors import DianyanError
 from dianyan.kafka.checkpoint import Checkpoint
 from dianyan.kafka.checkpoint_io import read_latest, write_checkpoint
-from dianyan.kafka.partition import LiveContext, PartitionOutput, PartitionWork
+from dianyan.kafka.outputs import Outputs
+from dianyan.kafka.partition import LiveContext, PartitionWork
 from dianyan.kafka.registry_feed import apply_update
 from dianyan.kafka.topics import CONTROL_HEADER, END_OF_INPUT, Topics, ensure_topics
 from dianyan.metrics import KafkaMetrics, Metrics
-from ingest.deadletter import reject_rows
 from ingest.registry import Registry
 from ingest.sources.kafka_messages import decode_messages, is_arrow
 
@@ -129,6 +127,7 @@ class Worker:
         )
         await self.producer.start()
         self._started.append(self.producer)
+        self.outputs = Outputs(self.producer, self.store, s.topics, s.worker_id)
         self._registry_consumer = AIOKafkaConsumer(
             bootstrap_servers=s.bootstrap, group_id=None, enable_auto_commit=False
         )
@@ -230,7 +229,7 @@ class Worker:
                 await self._feed(partition, owned, segment, source)
                 segment = []
                 self.km.messages_in.labels("control").inc()
-                await self._emit(partition, await asyncio.to_thread(owned.work.finish))
+                await self.outputs.emit(partition, await asyncio.to_thread(owned.work.finish))
                 owned.checkpoint_now = True
             else:
                 segment.append(msg)
@@ -249,54 +248,7 @@ class Worker:
         if out.newest_event_ms is not None:
             owned.newest_event_ms = max(owned.newest_event_ms or 0, out.newest_event_ms)
             self.km.last_event_time.labels(str(partition)).set(owned.newest_event_ms / 1000)
-        await self._emit(partition, out)
-
-    # -- outputs -------------------------------------------------------------------------
-
-    async def _emit(self, partition: int, out: PartitionOutput) -> None:
-        """Store and publish one output; returns once every message is acknowledged."""
-        t = self.s.topics
-        pending = []
-        if out.detections:
-            now_ms = int(time.time() * 1000)
-            await asyncio.to_thread(self.store.apply, out.detections, now_ms)
-            for d in out.detections:
-                alert_id = episode_alert_id(d.rule, d.entity_id, d.episode_start_ms)
-                pending.append(await self._send(t.alerts, alert_id, _alert_message(d, alert_id)))
-            for alert_id, event in await asyncio.to_thread(self._events_of, out.detections):
-                pending.append(await self._send(t.lifecycle, alert_id, event))
-        for table in out.rejects:
-            for row in reject_rows(table):
-                row["partition"] = partition
-                row["worker"] = self.s.worker_id
-                pending.append(await self._send(t.deadletter, None, row))
-        if pending:
-            await asyncio.gather(*pending)
-
-    async def _send(self, topic: str, key: str | None, value: dict[str, Any]) -> Any:
-        body = json.dumps(value, ensure_ascii=False, sort_keys=True).encode()
-        return await self.producer.send(topic, key=key.encode() if key else None, value=body)
-
-    def _events_of(self, detections: list[Detection]) -> list[tuple[str, dict[str, Any]]]:
-        """Events of the alerts these detections raised or joined (idempotent by seq)."""
-        out = []
-        ids = {episode_alert_id(d.rule, d.entity_id, d.episode_start_ms) for d in detections}
-        for alert_id in sorted(ids):
-            for e in self.store.events(alert_id):
-                out.append(
-                    (
-                        alert_id,
-                        {
-                            "alert_id": e.alert_id,
-                            "seq": e.seq,
-                            "at_ms": e.at_ms,
-                            "actor": e.actor,
-                            "action": e.action,
-                            "payload": e.payload,
-                        },
-                    )
-                )
-        return out
+        await self.outputs.emit(partition, out)
 
     # -- checkpoints ---------------------------------------------------------------------
 
@@ -442,22 +394,10 @@ class Worker:
                 except DianyanError as exc:
                     log.error("registry offset %d: %s", msg.offset, exc)
                     self.km.registry_updates.labels("refused").inc()
-                    await self._refuse_update(msg, exc)
+                    await self.outputs.refused_update(msg.topic, msg.partition, msg.offset,
+                                                      msg.value, exc)  # fmt: skip
                 else:
                     self.km.registry_updates.labels("applied").inc()
-
-    async def _refuse_update(self, msg: Any, exc: Exception) -> None:
-        """A registry update that cannot be applied goes to the dead-letter topic too."""
-        row = {
-            "reason": "bad_registry_update",
-            "source": f"kafka:{msg.topic}/{msg.partition}",
-            "position": msg.offset,
-            "record": (msg.value or b"").decode("utf-8", "backslashreplace")[:2000],
-            "detail": str(exc),
-            "worker": self.s.worker_id,
-        }
-        key = f"registry/{msg.partition}/{msg.offset}"  # every worker refuses it: dedupe by key
-        await (await self._send(self.s.topics.deadletter, key, row))
 
 
 class _Listener(ConsumerRebalanceListener):
@@ -473,7 +413,3 @@ class _Listener(ConsumerRebalanceListener):
 
 def _is_end_of_input(msg: Any) -> bool:
     return any(k == CONTROL_HEADER and v == END_OF_INPUT for k, v in msg.headers or ())
-
-
-def _alert_message(d: Detection, alert_id: str) -> dict[str, Any]:
-    return {"alert_id": alert_id, "key": d.key, **d.to_dict()}
