@@ -186,7 +186,7 @@ class KafkaMetrics:
             ),
             recovery_seconds=Histogram(
                 "dianyan_recovery_seconds",
-                "Time to restore one partition's state",
+                "Time to restore the state of the partitions of one assignment",
                 buckets=BATCH_BUCKETS,
                 registry=r,
             ),

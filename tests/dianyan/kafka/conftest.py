@@ -8,39 +8,24 @@ those tests are skipped, except with CI=true: then they fail.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 import pytest
+from kafkakit import THRESHOLDS, AlertKey, Deployment, WorkerProcess, alert_keys
 
 from alerts.store import PostgresAlertStore, SqliteAlertStore
 from detectors.thresholds import load_thresholds
-from dianyan.kafka.broker import EmbeddedBroker, free_port
-from dianyan.kafka.progress import group_progress
+from dianyan.kafka.broker import EmbeddedBroker
 from dianyan.pipeline import Pipeline
 from ingest.deadletter import MemoryDeadLetter
 from ingest.registry import Registry
 
 CI = os.environ.get("CI") == "true"
 POSTGRES = "host=127.0.0.1 port=5432 dbname=test user=postgres connect_timeout=3"
-THRESHOLDS = "config/thresholds.yaml"
-
-AlertKey = tuple[str, str, str, int]
-
-
-def alert_keys(alerts: list) -> list[AlertKey]:
-    """What must match between runs: alert id, rule, entity, episode start."""
-    return sorted((a.id, a.rule, a.entity_id, a.episode_start_ms) for a in alerts)
 
 
 @pytest.fixture(scope="session")
@@ -84,91 +69,10 @@ def pg_dsn() -> Iterator[str]:
         admin.close()
 
 
-@dataclass
-class Deployment:
-    """One test's topics and group on the shared broker."""
-
-    bootstrap: str
-    prefix: str
-    group: str
-    partitions: int
-
-    def progress(self):
-        return asyncio.run(group_progress(self.bootstrap, self.group, f"{self.prefix}readings"))
-
-    def wait_done(self, timeout_s: float = 90.0) -> None:
-        """Until every readings partition is checkpointed and committed at its end."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.progress().done:
-                return
-            time.sleep(0.3)
-        raise AssertionError(f"workers did not finish: {self.progress()}")
-
-
 @pytest.fixture
 def deployment(broker: str) -> Deployment:
     tag = uuid.uuid4().hex[:8]
     return Deployment(broker, f"t{tag}-", f"g{tag}", partitions=4)
-
-
-class WorkerProcess:
-    """``dianyan worker`` in a process of its own, with its /metrics port."""
-
-    def __init__(self, args: list[str], log: Path) -> None:
-        self.port = free_port()
-        self.log = log
-        with open(log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "dianyan.cli",
-                    "worker",
-                    *args,
-                    "--web-port",
-                    str(self.port),
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def metrics(self) -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
-            return r.read().decode()
-
-    def metric(self, name: str) -> float:
-        """Sum of a metric's samples (0 before the first)."""
-        total = 0.0
-        for line in self.metrics().splitlines():
-            if line.startswith(name) and line[len(name)] in " {,}":
-                total += float(line.rsplit(" ", 1)[1])
-        return total
-
-    def wait_metric(self, name: str, at_least: float, timeout_s: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"worker exited: {self.log.read_text()[-3000:]}")
-            try:
-                if self.metric(name) >= at_least:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"{name} stayed below {at_least}: {self.log.read_text()[-3000:]}")
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 @pytest.fixture

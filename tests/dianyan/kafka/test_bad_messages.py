@@ -6,8 +6,9 @@ import asyncio
 import json
 
 import pyarrow as pa
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
+from kafkakit import consume_all
 
 from dianyan.kafka.topics import CONTROL_HEADER, END_OF_INPUT
 from ingest.sources.kafka_messages import encode_arrow
@@ -46,21 +47,6 @@ async def produce(bootstrap: str, topic: str, messages: list[bytes]) -> None:
         )
     finally:
         await producer.stop()
-
-
-async def consume_all(bootstrap: str, topic: str, n: int) -> list[dict]:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    out: list[dict] = []
-    try:
-        while len(out) < n:
-            batch = await asyncio.wait_for(consumer.getmany(timeout_ms=1000), timeout=30)
-            out += [json.loads(m.value) for msgs in batch.values() for m in msgs]
-    finally:
-        await consumer.stop()
-    return out
 
 
 def test_bad_messages_are_dead_lettered_with_reasons_and_neighbours_processed(

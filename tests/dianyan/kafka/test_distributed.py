@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-from conftest import Deployment, alert_keys
+from kafkakit import alert_keys, replay
 
 from alerts.store import PostgresAlertStore
 
 PROVINCE_DAYS = 28
-
-
-def replay(d: Deployment, province: Path, *extra: str) -> subprocess.Popen[bytes]:
-    args = ["replay", str(province / "readings.parquet"), "--to", f"kafka://{d.bootstrap}"]
-    args += ["--prefix", d.prefix, "--partitions", str(d.partitions), *extra]
-    return subprocess.Popen(
-        [sys.executable, "-m", "dianyan.cli", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
 
 
 def stored_alerts(dsn: str) -> list:

@@ -6,8 +6,7 @@ import asyncio
 import json
 
 from aiokafka import AIOKafkaProducer
-from test_bad_messages import consume_all
-from test_distributed import replay
+from kafkakit import consume_all, replay
 
 from alerts.store import SqliteAlertStore
 

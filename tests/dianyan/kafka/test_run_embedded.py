@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import THRESHOLDS, alert_keys
+from kafkakit import THRESHOLDS, alert_keys
 
 from alerts.store import SqliteAlertStore
 
