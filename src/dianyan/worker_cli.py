@@ -74,9 +74,7 @@ def add_replay_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument(
         "--format", choices=["arrow", "json"], default="arrow", help="message format (arrow)"
     )
-    p.add_argument(
-        "--batch-rows", type=int, default=1 << 18, help="rows read from the files at a time"
-    )
+    p.add_argument("--batch-rows", type=int, help="rows read at a time (262144; 8192 with --speed)")
     p.add_argument(
         "--no-end", action="store_true", help="send no end-of-input marker (more files follow)"
     )

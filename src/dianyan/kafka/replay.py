@@ -28,6 +28,7 @@ from ingest.sources.kafka_messages import encode_arrow
 
 ROWS_PER_MESSAGE = 20_000
 BATCH_ROWS = 1 << 18
+PACED_BATCH_ROWS = 1 << 13  # with --speed: small steps, so that pacing is smooth
 _IN_FLIGHT = 64
 
 
@@ -53,10 +54,13 @@ async def replay(
     speed: float | None = None,
     fmt: str = "arrow",
     rows_per_message: int = ROWS_PER_MESSAGE,
-    batch_rows: int = BATCH_ROWS,
+    batch_rows: int | None = None,
     end_marker: bool = True,
 ) -> ReplaySummary:
-    """Send the readings of ``path``; ``speed`` N paces them N times faster than event time."""
+    """Send the readings of ``path``; ``speed`` N paces them N times faster than event time.
+
+    ``batch_rows``: rows read from the files at a time (default 262,144, or 8,192 when paced).
+    """
     await ensure_topics(bootstrap, topics)
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_request_size=16 << 20
@@ -68,7 +72,8 @@ async def replay(
         n_parts = len(await producer.partitions_for(topics.readings))
         pending: list[asyncio.Future[object]] = []
         pace: tuple[float, int] | None = None
-        for raw in iter_raw_batches(path, batch_rows=batch_rows):
+        rows = batch_rows or (PACED_BATCH_ROWS if speed else BATCH_ROWS)
+        for raw in iter_raw_batches(path, batch_rows=rows):
             table = pa.table(raw.columns) if raw.columns else None
             if speed and table is not None and "ts" in raw.columns:
                 pace = await _pace(table, speed, pace)

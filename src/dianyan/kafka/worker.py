@@ -27,6 +27,7 @@ here, before any work), which caps per-reading JSON far below what the detectors
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -342,6 +343,8 @@ class Worker:
             self.consumer.seek(tp, position)
             newest = cp.newest_event_ms if cp else None
             self.owned[tp.partition] = _Owned(work, position, position, marker, newest)
+            if newest is not None:
+                self.km.last_event_time.labels(str(tp.partition)).set(newest / 1000)
             self.km.recovering.dec()
             log.info(
                 "partition %d restored at offset %d (%d bytes)", tp.partition, position, nbytes
@@ -361,7 +364,14 @@ class Worker:
                 owned = self.owned.pop(tp.partition, None)
                 if owned is not None and owned.position > owned.checkpointed:
                     await self._checkpoint(tp.partition, owned)
+                self._forget_gauges(tp.partition)
             self.km.partitions.set(len(self.owned))
+
+    def _forget_gauges(self, partition: int) -> None:
+        """Per-partition gauges of a partition now owned elsewhere: its owner reports them."""
+        for gauge in (self.km.lag_messages, self.km.lag_seconds, self.km.last_event_time):
+            with contextlib.suppress(KeyError):
+                gauge.remove(str(partition))
 
     # -- registry --------------------------------------------------------------------------
 
