@@ -100,9 +100,14 @@ def settings_of(args: argparse.Namespace) -> object:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
+    from detectors.thresholds import load_thresholds
     from dianyan.kafka.app import run_worker
     from dianyan.serve_cli import store_openers
+    from ingest.registry import Registry
 
+    load_thresholds(args.thresholds)  # refuse bad files here, with their reasons, not in Faust
+    if args.registry:
+        Registry.load(args.registry)
     open_store, _ = store_openers(args)
     return run_worker(settings_of(args), open_store, args.web_host, args.web_port, args.loglevel)  # type: ignore[arg-type]
 
