@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -93,26 +93,47 @@ def _lines_open_objects(data: bytes) -> bool:
 
 
 def _parse_line_by_line(block: TextBlock, source: str) -> RawBatch:
+    items = [
+        (raw, block.first_line + offset)
+        for offset, raw in enumerate(split_lines(block.data))
+        if not is_blank(raw)
+    ]
+    return objects_batch(
+        [raw for raw, _ in items],
+        [number for _, number in items],
+        source,
+        lambda raw: raw.decode("utf-8", "backslashreplace"),
+    )
+
+
+def objects_batch(
+    raws: Sequence[bytes],
+    positions: Sequence[int],
+    source: str,
+    record_text: Callable[[bytes], str | None],
+) -> RawBatch:
+    """A raw batch from JSON objects one by one (fields as text); anything that is not a
+    JSON object is a ``malformed_record`` reject showing ``record_text(raw)``.
+
+    The slow, exact path shared by JSON-lines files and message sources (Kafka, MQTT).
+    """
     values: dict[str, list[str | None]] = {col: [] for col in COLUMNS}
-    positions: list[int] = []
+    kept: list[int] = []
     reasons, bad_positions, records, details = [], [], [], []
-    for offset, raw in enumerate(split_lines(block.data)):
-        if is_blank(raw):
-            continue
-        number = block.first_line + offset
+    for raw, number in zip(raws, positions, strict=True):
         obj, problem = _load(raw)
         if obj is None:
             reasons.append(Reason.MALFORMED_RECORD)
             bad_positions.append(number)
-            records.append(raw.decode("utf-8", "backslashreplace"))
+            records.append(record_text(raw))
             details.append(problem)
             continue
-        positions.append(number)
+        kept.append(number)
         for col in COLUMNS:
             values[col].append(_as_text(obj.get(col)))
     columns = {col: pa.array(vals, pa.string()) for col, vals in values.items()}
     rejects = rejects_table(reasons, source, bad_positions, records, details)
-    return RawBatch(columns, source, np.array(positions, dtype=np.int64), rejects)
+    return RawBatch(columns, source, np.array(kept, dtype=np.int64), rejects)
 
 
 def _load(raw: bytes) -> tuple[dict[str, object] | None, str]:

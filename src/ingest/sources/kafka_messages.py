@@ -21,7 +21,6 @@ is ``kafka:TOPIC/PARTITION``; for an Arrow batch ``source`` is
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -32,6 +31,7 @@ import pyarrow.json as pajson
 from ingest.rawbatch import RawBatch
 from ingest.rejects import Reason, rejects_table
 from ingest.schema import COLUMNS
+from ingest.sources.jsonlines import objects_batch
 from ingest.sources.textblocks import is_clean
 
 __all__ = ["ARROW_STREAM_PREFIX", "decode_messages", "encode_arrow", "is_arrow"]
@@ -167,43 +167,4 @@ def _parse_with_arrow(data: bytes, offsets: list[int], source: str) -> RawBatch 
 
 def _parse_one_by_one(lines: list[bytes], offsets: list[int], source: str) -> RawBatch:
     """Fields as text, one message at a time; a message that does not parse is rejected."""
-    values: dict[str, list[str | None]] = {col: [] for col in COLUMNS}
-    positions: list[int] = []
-    reasons, bad_positions, records, details = [], [], [], []
-    for raw, offset in zip(lines, offsets, strict=True):
-        obj, problem = _load(raw)
-        if obj is None:
-            reasons.append(Reason.MALFORMED_RECORD)
-            bad_positions.append(offset)
-            records.append(_head(raw))
-            details.append(problem)
-            continue
-        positions.append(offset)
-        for col in COLUMNS:
-            values[col].append(_as_text(obj.get(col)))
-    columns = {col: pa.array(vals, pa.string()) for col, vals in values.items()}
-    rejects = rejects_table(reasons, source, bad_positions, records, details)
-    return RawBatch(columns, source, np.array(positions, dtype=np.int64), rejects)
-
-
-def _load(raw: bytes) -> tuple[dict[str, object] | None, str]:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return None, f"invalid UTF-8 at byte {exc.start}"
-    try:
-        obj = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        return None, f"not JSON: {str(exc)[:120]}"
-    if not isinstance(obj, dict):
-        return None, f"a JSON {type(obj).__name__}, not an object"
-    return obj, ""
-
-
-def _as_text(value: object) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    try:
-        return json.dumps(value, ensure_ascii=False)
-    except ValueError:  # a number too large to print under Python's digit limit
-        return "<unprintable number>"
+    return objects_batch(lines, offsets, source, _head)
