@@ -153,3 +153,11 @@ def _limit_arg(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"--limit takes a whole number >= 0, not {text!r}")
     return int(text)
+
+
+def print_stored_alerts(alerts: list[Alert], db: str, out: TextIO, limit: int = 20) -> None:
+    """What a run prints at its end: how many alerts, where, and the first ``limit``."""
+    print(f"\n{len(alerts)} alerts in {db} (dianyan alerts list --db {db}):", file=out)
+    write_table(alerts[:limit], out)
+    if len(alerts) > limit:
+        print(f"... and {len(alerts) - limit} more", file=out)

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from dianyan.alerts_cli import DEFAULT_DB, write_table
+from dianyan.alerts_cli import DEFAULT_DB, print_stored_alerts
 
 DEFAULT_THRESHOLDS = "config/thresholds.yaml"
 DEMO_DIR = Path("out/demo")
@@ -99,10 +99,7 @@ def run_command(args: argparse.Namespace) -> int:
                 summary = pipeline.run(path, speed=args.speed)
             print(summary)
             alerts = store.list_alerts()
-            print(f"\n{len(alerts)} alerts in {args.db} (dianyan alerts list --db {args.db}):")
-            write_table(alerts[:20], sys.stdout)
-            if len(alerts) > 20:
-                print(f"... and {len(alerts) - 20} more")
+            print_stored_alerts(alerts, args.db, sys.stdout)
         if args.serve:
             print("dianyan: serving; Ctrl-C to stop")
             while True:

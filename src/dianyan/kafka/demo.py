@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from dianyan.alerts_cli import write_table
+from dianyan.alerts_cli import print_stored_alerts
 from dianyan.errors import DianyanError
 from dianyan.kafka.broker import EmbeddedBroker, free_port
 from dianyan.kafka.progress import group_progress
@@ -48,10 +48,7 @@ def run_with_embedded_broker(args: argparse.Namespace, path: str, registry: str 
             _wait_done(broker.bootstrap, topics, worker)
             with SqliteAlertStore(args.db) as store:
                 alerts = store.list_alerts()
-            print(f"\n{len(alerts)} alerts in {args.db} (dianyan alerts list --db {args.db}):")
-            write_table(alerts[:20], sys.stdout)
-            if len(alerts) > 20:
-                print(f"... and {len(alerts) - 20} more")
+            print_stored_alerts(alerts, args.db, sys.stdout)
             if args.serve:
                 print("dianyan: serving; Ctrl-C to stop")
                 while True:
