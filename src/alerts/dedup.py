@@ -30,6 +30,10 @@ from alerts.sql import insert_event
 from detectors.detection import Detection, episode_alert_id
 
 SYSTEM_ACTOR = "dianyan"
+_SEVERITY_RANK = (
+    "(CASE {0} WHEN 'low' THEN 0 WHEN 'medium' THEN 1 WHEN 'high' THEN 2 "
+    "WHEN 'critical' THEN 3 ELSE -1 END)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,13 +201,18 @@ def _seen(db: Db, condition: str, params: tuple[Any, ...]) -> _Seen | None:
 def _set_seen(db: Db, alert: _Seen, d: Detection, occurrences: int) -> bool:
     """Widen an open alert to the detection; False if it is cleared (maybe just now)."""
     # Not a lifecycle action: seq stays, so an inspector's pending action is not refused.
+    # An episode that worsens (high -> critical) raises the alert's severity, never lowers it.
     cursor = db.execute(
-        "UPDATE alerts SET first_seen_ms = ?, last_seen_ms = ?, occurrences = ? "
+        "UPDATE alerts SET first_seen_ms = ?, last_seen_ms = ?, occurrences = ?, "
+        f"severity = CASE WHEN {_SEVERITY_RANK.format('?')} > {_SEVERITY_RANK.format('severity')} "
+        "THEN ? ELSE severity END "
         "WHERE id = ? AND state <> ?",
         (
             min(alert.first_seen_ms, d.start_ms),
             max(alert.last_seen_ms, d.end_ms),
             occurrences,
+            d.severity,
+            d.severity,
             alert.id,
             AlertState.CLEARED.value,
         ),

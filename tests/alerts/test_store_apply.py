@@ -196,3 +196,17 @@ def test_a_failing_call_writes_nothing(store: AlertStore, make_detection: MakeDe
         store.apply([good, broken], NOW_MS)
     assert snapshot(store) == {"alerts": [], "events": {}, "detections": {}, "suppressed": []}
     assert store.apply([good], NOW_MS) == ApplyResult(created=1)
+
+
+def test_a_worsening_episode_raises_the_alerts_severity_and_never_lowers_it(
+    store: AlertStore, make_detection: MakeDetection
+) -> None:
+    opening = make_detection()  # severity high
+    store.apply([opening], NOW_MS)
+    alert_id = episode_alert_id(opening.rule, opening.entity_id, opening.episode_start_ms)
+    store.apply([replace(make_detection(final=True), severity="critical")], NOW_MS)
+    assert store.get(alert_id).severity == "critical"
+    later = replace(make_detection(start_slot=200), severity="low")  # absorbed, milder
+    assert store.apply([later], NOW_MS) == ApplyResult(absorbed=1)
+    assert store.get(alert_id).severity == "critical"
+    assert store.get(alert_id).seq == 1  # not a lifecycle action
