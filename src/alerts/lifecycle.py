@@ -16,11 +16,11 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, NoReturn
 
-from alerts.model import Alert, AlertState, Outcome, ReasonCode
+from alerts.model import Alert, AlertState, Bilingual, Outcome, ReasonCode
 from dianyan.errors import AlertActionError, AlertPayloadError
 
 
-class Action(StrEnum):
+class Action(Bilingual, StrEnum):
     """What a user (or, for escalate, the system) does to an alert."""
 
     DISPATCH = "dispatch"
@@ -34,15 +34,6 @@ class Action(StrEnum):
     @property
     def zh(self) -> str:
         return _ZH[self]
-
-    @property
-    def en(self) -> str:
-        return self.value.capitalize()
-
-    @property
-    def label(self) -> str:
-        """User-facing label, e.g. ``签收 / Claim``."""
-        return f"{self.zh} / {self.en}"
 
 
 _ZH = {

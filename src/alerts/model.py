@@ -16,7 +16,27 @@ from typing import Any
 from detectors.detection import Detection
 
 
-class AlertState(StrEnum):
+class Bilingual:
+    """Mixin for enums shown to users as ``中文 / English``; each enum provides ``zh``.
+
+    ``en`` defaults to the capitalised value; enums whose English differs override it.
+    """
+
+    @property
+    def zh(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def en(self) -> str:
+        return str(self.value).capitalize()  # type: ignore[attr-defined]
+
+    @property
+    def label(self) -> str:
+        """User-facing label, e.g. ``告警 / Raised``."""
+        return f"{self.zh} / {self.en}"
+
+
+class AlertState(Bilingual, StrEnum):
     """Lifecycle states (闭环监管); values are what the store and the API use."""
 
     RAISED = "raised"
@@ -28,15 +48,6 @@ class AlertState(StrEnum):
     @property
     def zh(self) -> str:
         return _ZH[self]
-
-    @property
-    def en(self) -> str:
-        return self.value.capitalize()
-
-    @property
-    def label(self) -> str:
-        """User-facing label, e.g. ``告警 / Raised``."""
-        return f"{self.zh} / {self.en}"
 
     @property
     def is_open(self) -> bool:
@@ -53,7 +64,7 @@ _ZH = {
 }
 
 
-class Outcome(StrEnum):
+class Outcome(Bilingual, StrEnum):
     """What verification on site found (核查结果)."""
 
     CONFIRMED = "confirmed"
@@ -63,16 +74,8 @@ class Outcome(StrEnum):
     def zh(self) -> str:
         return {"confirmed": "属实（违规）", "explained": "情况说明（合理）"}[self.value]
 
-    @property
-    def en(self) -> str:
-        return self.value.capitalize()
 
-    @property
-    def label(self) -> str:
-        return f"{self.zh} / {self.en}"
-
-
-class ReasonCode(StrEnum):
+class ReasonCode(Bilingual, StrEnum):
     """Why an explained alert was not a violation."""
 
     COMMISSIONING = "commissioning"
@@ -89,10 +92,6 @@ class ReasonCode(StrEnum):
     def en(self) -> str:
         return _REASON_LABELS[self][1]
 
-    @property
-    def label(self) -> str:
-        return f"{self.zh} / {self.en}"
-
 
 _REASON_LABELS = {
     ReasonCode.COMMISSIONING: ("调试设备", "Equipment commissioning"),
@@ -103,7 +102,7 @@ _REASON_LABELS = {
 }
 
 
-class EscalationLevel(IntEnum):
+class EscalationLevel(Bilingual, IntEnum):
     """Who supervises an overdue alert (超时督办): the county, then the city, then the province."""
 
     COUNTY = 0
@@ -117,10 +116,6 @@ class EscalationLevel(IntEnum):
     @property
     def en(self) -> str:
         return ("County", "City supervision", "Province supervision")[self.value]
-
-    @property
-    def label(self) -> str:
-        return f"{self.zh} / {self.en}"
 
 
 @dataclass(frozen=True, slots=True)
