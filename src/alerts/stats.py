@@ -25,6 +25,12 @@ _COUNTS = (
 )
 
 
+def precision(confirmed: int, explained: int) -> float | None:
+    """Share of verified alerts that were real violations; None before any verification."""
+    checked = confirmed + explained
+    return confirmed / checked if checked else None
+
+
 @dataclass(frozen=True, slots=True)
 class StatsRow:
     """Alert counts of one county and rule."""
@@ -39,8 +45,7 @@ class StatsRow:
 
     @property
     def precision(self) -> float | None:
-        checked = self.confirmed + self.explained
-        return self.confirmed / checked if checked else None
+        return precision(self.confirmed, self.explained)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -66,8 +71,7 @@ class WeekRow:
 
     @property
     def precision(self) -> float | None:
-        checked = self.confirmed + self.explained
-        return self.confirmed / checked if checked else None
+        return precision(self.confirmed, self.explained)
 
     def to_dict(self) -> dict[str, object]:
         return {

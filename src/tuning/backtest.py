@@ -21,12 +21,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from alerts.stats import precision
 from alerts.store import AlertStore
 from detectors.thresholds import Thresholds
 from ingest.registry import Registry
 from tuning.capacity import Capacity
 from tuning.episodes import overlapping
-from tuning.outcomes import Outcomes, judge, load_outcomes, precision, recall, totals
+from tuning.outcomes import Outcomes, judge, load_outcomes, recall, totals
 from tuning.progress import Progress
 from tuning.replay import History, replay
 from tuning.scope import Scope, day_text, local_day

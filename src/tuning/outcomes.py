@@ -137,11 +137,6 @@ def judge(
     )
 
 
-def precision(confirmed_kept: int, explained_kept: int) -> float | None:
-    checked = confirmed_kept + explained_kept
-    return confirmed_kept / checked if checked else None
-
-
 def recall(confirmed_kept: int, confirmed: int) -> float | None:
     return confirmed_kept / confirmed if confirmed else None
 

@@ -17,13 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
+from alerts.stats import precision
 from alerts.store import AlertStore
 from detectors.threshold_parse import read_yaml
 from detectors.threshold_schema import RULES, ParamSpec
 from detectors.thresholds import Thresholds
 from dianyan.errors import DianyanError
 from ingest.registry import Registry
-from tuning.outcomes import Outcomes, judge, load_outcomes, precision, recall, totals
+from tuning.outcomes import Outcomes, judge, load_outcomes, recall, totals
 from tuning.override import candidate_thresholds
 from tuning.progress import Progress
 from tuning.replay import History, replay
