@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from detectors import explain
 from detectors.baseline import DAY_TYPES, SeasonalBaseline, baseline_columns
@@ -176,19 +175,10 @@ class ElectricityDetector:
         mask = metric_mask(batch, METRIC)
         if not mask.any():
             return StepResult(self._drain(flush=False))
-        ids = batch["entity_id"]
-        encoded = pc.dictionary_encode(
-            ids.combine_chunks() if ids.num_chunks != 1 else ids.chunk(0)
-        )
-        codes = encoded.indices.to_numpy(zero_copy_only=False)[mask]
-        used = np.flatnonzero(np.bincount(codes, minlength=len(encoded.dictionary)))
-        names = encoded.dictionary.take(pa.array(used)).to_pylist()
-        used_rows, new_rows = self.state.rows_for(names)
+        rows, new_rows = self.state.rows_in(batch["entity_id"], mask)
         if new_rows.size:
             self._register(new_rows)
-        dict_rows = np.full(len(encoded.dictionary), -1, dtype=np.int64)
-        dict_rows[used] = used_rows
-        rows = dict_rows[codes]
+        rows = rows[mask]
         ts = batch["ts"].cast(pa.int64()).to_numpy()[mask]
         values = batch["value"].to_numpy()[mask].astype(np.float32)
         late = self.grid.add(rows, ts, values, len(self.state))

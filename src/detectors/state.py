@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from dianyan.errors import DianyanError
 
@@ -76,6 +78,7 @@ class EntityState:
         self.capacity = 0
         self.arrays: dict[str, np.ndarray] = {}
         self._allocate(64)
+        self._dictionary_rows: tuple[pa.Array, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.index)
@@ -103,6 +106,46 @@ class EntityState:
             self._allocate(cap)
         return rows, np.arange(before, len(self.index), dtype=np.int64)
 
+    def rows_in(
+        self, column: pa.ChunkedArray | pa.Array, mask: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Row of each reading of an ``entity_id`` column, and the rows that were new.
+
+        Entities met for the first time among the ``mask``ed readings are added; rows of
+        readings outside the mask may be -1. The column is dictionary-encoded (the reading
+        schema): ids are looked up once per dictionary, and the rows found are kept for
+        the next batch, which usually carries the same dictionary (the validator's).
+        """
+        before = len(self.index)
+        chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+        parts, start = [], 0
+        for chunk in chunks:
+            if not pa.types.is_dictionary(chunk.type):
+                chunk = pc.dictionary_encode(chunk)
+            codes = chunk.indices.to_numpy(zero_copy_only=False)
+            table = self._rows_of_dictionary(chunk.dictionary)
+            rows = table[codes]
+            wanted = mask[start : start + len(chunk)]
+            missing = wanted & (rows < 0)
+            if missing.any():
+                new = np.flatnonzero(np.bincount(codes[missing], minlength=len(table)))
+                added, _ = self.rows_for(chunk.dictionary.take(pa.array(new)).to_pylist())
+                table[new] = added
+                rows = table[codes]
+            parts.append(rows)
+            start += len(chunk)
+        rows = parts[0] if len(parts) == 1 else np.concatenate(parts or [np.empty(0, np.int64)])
+        return rows, np.arange(before, len(self.index), dtype=np.int64)
+
+    def _rows_of_dictionary(self, dictionary: pa.Array) -> np.ndarray:
+        """Row per dictionary entry (-1 where not an entity yet); cached for the last one."""
+        last = self._dictionary_rows
+        if last is not None and last[0].equals(dictionary):
+            return last[1]
+        table = self.index.get(dictionary.to_pylist())
+        self._dictionary_rows = (dictionary, table)
+        return table
+
     def nbytes(self) -> int:
         return sum(a.nbytes for a in self.arrays.values())
 
@@ -128,6 +171,7 @@ class EntityState:
                     f"{self.params}; discard the snapshot or restore the old configuration."
                 )
             self.index = EntityIndex(meta["ids"])
+            self._dictionary_rows = None
             self.arrays = {}
             n = len(self.index)
             self.capacity = 0

@@ -19,7 +19,6 @@ import io
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from detectors.context import EntityContext, NoRegistry
 from detectors.detection import Detection
@@ -110,11 +109,10 @@ class StationDetector:
             part = only_metric(batch, s.metric)
             if part.num_rows == 0:
                 continue
-            encoded = pc.dictionary_encode(part["entity_id"]).combine_chunks()
-            dict_rows, new_rows = self.state.rows_for(encoded.dictionary.to_pylist())
+            everything = np.ones(part.num_rows, dtype=bool)
+            rows, new_rows = self.state.rows_in(part["entity_id"], everything)
             if new_rows.size:
                 self._register(new_rows)
-            rows = dict_rows[encoded.indices.to_numpy(zero_copy_only=False)]
             ts = part["ts"].cast(pa.int64()).to_numpy()
             values = part["value"].to_numpy().astype(np.float32)
             late = self.grids[s.metric].add(rows, ts, values, len(self.state))

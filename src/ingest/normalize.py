@@ -121,7 +121,11 @@ def _check_schema(table: pa.Table | pa.RecordBatch) -> pa.Table:
             f"a reading batch needs columns {list(READING_SCHEMA.names)} with ts as "
             f"timestamp[ms, UTC]; got {table.schema}. Validate the batch before normalizing."
         )
-    return table.select(list(READING_SCHEMA.names))
+    table = table.select(list(READING_SCHEMA.names))
+    ids = table["entity_id"]
+    if not pa.types.is_dictionary(ids.type):
+        table = table.set_column(0, "entity_id", pc.dictionary_encode(ids))
+    return table
 
 
 class RegisterNormalizer:
@@ -151,6 +155,7 @@ class RegisterNormalizer:
         self._ts = np.empty(0, np.int64)
         self._val = np.empty(0, np.float64)
         self.rejected_counts: Counter[str] = Counter()
+        self._last_ranks: tuple[pa.Array, np.ndarray] | None = None
 
     def normalize(self, table: pa.Table | pa.RecordBatch) -> pa.Table:
         """Convert register rows, pass other rows through; refused rows are counted."""
@@ -186,18 +191,24 @@ class RegisterNormalizer:
         n = reg.num_rows
         if n == 0:
             return READING_SCHEMA.empty_table(), REJECT_SCHEMA.empty_table()
-        reg = reg.take(pc.sort_indices(reg, [("entity_id", "ascending"), ("ts", "ascending")]))
-        ids = reg["entity_id"].combine_chunks()
+        if reg["entity_id"].num_chunks > 1:
+            reg = reg.unify_dictionaries()
+        reg = reg.combine_chunks()
+        column = reg["entity_id"].chunk(0)
+        dictionary = column.dictionary
+        codes = column.indices.to_numpy(zero_copy_only=False)
         ts = reg["ts"].cast(pa.int64()).to_numpy()
+        key = self._ranks(dictionary)[codes]  # equal ids share a rank, ids sort as text
+        order = np.lexsort((ts, key))
+        reg = reg.take(pa.array(order))
+        codes, ts, key = codes[order], ts[order], key[order]
         val = reg["value"].to_numpy()
 
         new_group = np.ones(n, dtype=bool)
-        if n > 1:
-            new_group[1:] = pc.not_equal(ids.slice(1), ids.slice(0, n - 1)).to_numpy(
-                zero_copy_only=False
-            )
+        new_group[1:] = key[1:] != key[:-1]
         grp = np.cumsum(new_group) - 1
-        group_ids = ids.filter(pa.array(new_group))
+        group_codes = codes[new_group]
+        group_ids = dictionary.take(pa.array(group_codes))
         state_idx = self._lookup(group_ids)
         known = state_idx >= 0
         st_ts = np.full(state_idx.size, np.iinfo(np.int64).min)
@@ -247,7 +258,7 @@ class RegisterNormalizer:
 
         emit = np.flatnonzero(has_prev & (k_reason == _NO_REASON))
         readings = self._expand(
-            group_ids,
+            pa.DictionaryArray.from_arrays(pa.array(group_codes, pa.int32()), dictionary),
             k_grp[emit],
             np.where(spans[emit] >= 1, slot_prev[emit] + 1, slot_now[emit]),
             nslots[emit],
@@ -255,6 +266,14 @@ class RegisterNormalizer:
         )
         self._remember(group_ids, state_idx, k_grp, k_ts, k_val)
         return readings, self._rejects(reg, reason)
+
+    def _ranks(self, dictionary: pa.Array) -> np.ndarray:
+        """Rank of each dictionary entry in text order; kept for the next batch's dictionary."""
+        last = self._last_ranks
+        if last is None or not last[0].equals(dictionary):
+            ranks = pc.rank(dictionary, sort_keys="ascending", tiebreaker="min")
+            last = self._last_ranks = (dictionary, ranks.to_numpy())
+        return last[1]
 
     def _lookup(self, group_ids: pa.Array) -> np.ndarray:
         idx = pc.index_in(group_ids, value_set=self._ids)

@@ -2,10 +2,15 @@
 
 A batch is a ``pyarrow.Table`` (or RecordBatch) with exactly these columns:
 
-- ``entity_id``: string, the enterprise / station / meter id
+- ``entity_id``: dictionary<int32, string>, the enterprise / station / meter id
 - ``metric``: dictionary<int32, string>, a name from :mod:`ingest.catalogue`
 - ``ts``: timestamp[ms, tz=UTC], when the reading was taken (end of its interval)
 - ``value``: float64, in the metric's unit
+
+Both text columns are dictionary-encoded: validation already maps each entity id to a row
+number, and hands that mapping on (its dictionary is the validator's list of known
+entities, the indices their rows), so detectors turn ids into their own state rows with one
+lookup per dictionary instead of hashing every reading's id again.
 """
 
 from __future__ import annotations
@@ -16,10 +21,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+TEXT_CODES = pa.dictionary(pa.int32(), pa.string())
 READING_SCHEMA = pa.schema(
     [
-        pa.field("entity_id", pa.string(), nullable=False),
-        pa.field("metric", pa.dictionary(pa.int32(), pa.string()), nullable=False),
+        pa.field("entity_id", TEXT_CODES, nullable=False),
+        pa.field("metric", TEXT_CODES, nullable=False),
         pa.field("ts", pa.timestamp("ms", tz="UTC"), nullable=False),
         pa.field("value", pa.float64(), nullable=False),
     ]

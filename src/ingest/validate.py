@@ -152,7 +152,7 @@ class Validator:
 
         newest_before = self._check_order(codes, entity_rows, m, ts)
         rejected = np.flatnonzero(codes)
-        valid = self._valid_table(raw, codes, rejected, entity, metric_code, ts, value)
+        valid = self._valid_table(codes, rejected, entity_rows, metric_code, ts, value)
         rejects = explain(
             raw,
             rejected,
@@ -229,25 +229,22 @@ class Validator:
 
     def _valid_table(
         self,
-        raw: RawBatch,
         codes: np.ndarray,
         rejected: np.ndarray,
-        entity: coerce.TextCodes,
+        entity_rows: np.ndarray,
         metric_code: np.ndarray,
         ts: np.ndarray,
         value: np.ndarray,
     ) -> pa.Table:
-        keep = None if not len(rejected) else codes == 0
-        entity_ids = _entity_ids(raw.columns.get("entity_id"), entity, keep)
-        if keep is not None:
-            metric_code, ts, value = metric_code[keep], ts[keep], value[keep]
-        metric_arr = pa.DictionaryArray.from_arrays(
-            pa.array(metric_code.astype(np.int32, copy=False), pa.int32()), _METRIC_VALUES
-        )
+        """The accepted rows; entity ids as codes into the validator's known entities."""
+        if len(rejected):
+            keep = codes == 0
+            entity_rows, metric_code = entity_rows[keep], metric_code[keep]
+            ts, value = ts[keep], value[keep]
         return pa.Table.from_arrays(
             [
-                entity_ids,
-                metric_arr,
+                _codes(entity_rows, self._entities.ids),
+                _codes(metric_code, _METRIC_VALUES),
                 pa.array(ts, pa.timestamp("ms", "UTC")),
                 pa.array(value, pa.float64()),
             ],
@@ -288,14 +285,10 @@ def _gather(per_value: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return table[codes]
 
 
-def _entity_ids(
-    col: pa.Array | None, entity: coerce.TextCodes, keep: np.ndarray | None
-) -> pa.Array:
-    """The entity_id output column (plain strings, whitespace trimmed)."""
-    if col is not None and col.type == pa.string() and not entity.trimmed:
-        return col if keep is None else col.filter(pa.array(keep))
-    codes = entity.codes if keep is None else entity.codes[keep]
-    return entity.values.take(pa.array(codes))
+def _codes(codes: np.ndarray, dictionary: pa.Array) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(
+        pa.array(codes.astype(np.int32, copy=False), pa.int32()), dictionary
+    )
 
 
 def _counts(codes: np.ndarray, rejected: np.ndarray, reader_rejects: pa.Table) -> dict[str, int]:

@@ -151,6 +151,8 @@ class PartitionWork:
         ids = pc.unique(table["entity_id"])
         if isinstance(ids, pa.ChunkedArray):
             ids = ids.combine_chunks()
+        if pa.types.is_dictionary(ids.type):
+            ids = ids.dictionary_decode()
         new = ids.filter(pc.invert(pc.is_in(ids, value_set=self._checked)))
         if len(new):
             home = partition_of(new, n)
