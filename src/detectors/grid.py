@@ -72,14 +72,26 @@ class SlotGrid:
         if ts_ms.size == 0:
             return np.zeros(0, dtype=bool)
         slots = self.clock.index(ts_ms)
+        t_low, t_high = int(ts_ms.min()), int(ts_ms.max())
+        low, high = (int(s) for s in self.clock.index(np.array([t_low, t_high])))
         if self.open_base < 0:
-            self.open_base = int(self.clock.index(np.array([ts_ms.min() - self.lateness_ms]))[0])
-        self.watermark_ms = max(self.watermark_ms, int(ts_ms.max()))
-        late = slots < self.open_base
-        keep = ~late
-        end = max(self.open_base + self.open_vals.shape[1], int(slots.max()) + 1)
+            self.open_base = int(self.clock.index(np.array([t_low - self.lateness_ms]))[0])
+        self.watermark_ms = max(self.watermark_ms, t_high)
+        end = max(self.open_base + self.open_vals.shape[1], high + 1)
         self._resize(n_rows, end - self.open_base)
-        self.open_vals[rows[keep], slots[keep] - self.open_base] = values[keep]
+        if not self.open_vals.flags.c_contiguous:  # the flat scatter below needs one block
+            self.open_vals = np.ascontiguousarray(self.open_vals)
+        width = self.open_vals.shape[1]
+        if low >= self.open_base:  # nothing late: one flat scatter, no masking
+            late = np.zeros(slots.size, dtype=bool)
+        else:
+            late = slots < self.open_base
+            keep = ~late
+            rows, slots, values = rows[keep], slots[keep], values[keep]
+        slots -= self.open_base
+        flat = rows * width
+        flat += slots
+        self.open_vals.reshape(-1)[flat] = values
         return late
 
     def _resize(self, n_rows: int, width: int) -> None:
