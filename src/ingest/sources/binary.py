@@ -34,16 +34,31 @@ def iter_parquet(path: Path, batch_rows: int) -> Iterator[RawBatch]:
         schema = pq.read_schema(path)
         present = [c for c in COLUMNS if c in schema.names]
         text = [c for c in present if _is_text(schema.field(c).type)]
-        # Page by page rather than whole column chunks: memory stays near one row group.
         parquet = pq.ParquetFile(
             path, read_dictionary=text, pre_buffer=False, buffer_size=_PARQUET_BUFFER
         )
-        # One thread: as fast here (batches are small) and half the resident memory.
-        batches = parquet.iter_batches(batch_size=batch_rows, columns=present, use_threads=False)
     except (pa.ArrowException, OSError) as exc:
         yield _unreadable(source, 0, "Parquet", exc)
         return
-    yield from _from_batches(batches, source, batch_rows, "Parquet")
+    yield from _from_batches(
+        _parquet_batches(parquet, present, batch_rows), source, batch_rows, "Parquet"
+    )
+
+
+def _parquet_batches(
+    parquet: pq.ParquetFile, columns: list[str], batch_rows: int
+) -> Iterator[pa.RecordBatch]:
+    """Row groups of up to two batches whole (a quarter less CPU than decoding page by
+    page); larger ones page by page, so memory stays near one batch whatever the writer
+    chose. One thread: as fast here and half the resident memory."""
+    for i in range(parquet.metadata.num_row_groups):
+        if parquet.metadata.row_group(i).num_rows <= 2 * batch_rows:
+            table = parquet.read_row_group(i, columns=columns, use_threads=False)
+            yield from table.combine_chunks().to_batches()
+        else:
+            yield from parquet.iter_batches(
+                batch_size=batch_rows, row_groups=[i], columns=columns, use_threads=False
+            )
 
 
 def iter_arrow_ipc(path: Path, batch_rows: int) -> Iterator[RawBatch]:
