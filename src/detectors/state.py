@@ -100,10 +100,8 @@ class EntityState:
         before = len(self.index)
         rows = self.index.add(ids)
         if len(self.index) > self.capacity:
-            cap = self.capacity
-            while cap < len(self.index):
-                cap *= 2
-            self._allocate(cap)
+            # at least doubling (amortized growth), but a big first batch gets what it needs
+            self._allocate(max(len(self.index), 2 * self.capacity))
         return rows, np.arange(before, len(self.index), dtype=np.int64)
 
     def rows_in(

@@ -33,7 +33,7 @@ from detectors.station_rules import Episode, Finding, Piece, StationRule, episod
 from detectors.station_sensors import QUALITY_RULES, Domain, Sensor, gas_domain, water_domain
 from detectors.thresholds import Thresholds, params_used_from_table
 from ingest.catalogue import CATALOGUE
-from ingest.schema import only_metric
+from ingest.schema import metrics_in, only_metric
 
 
 class StationDetector:
@@ -105,7 +105,10 @@ class StationDetector:
     def step(self, batch: pa.Table) -> StepResult:
         """Take a reading batch; return detections of the slots that closed."""
         late_parts = []
+        present = metrics_in(batch) if batch.num_rows else set()
         for s in self.domain.sensors:
+            if s.metric not in present:
+                continue
             part = only_metric(batch, s.metric)
             if part.num_rows == 0:
                 continue

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from alerts.store import SqliteAlertStore
 from detectors.context import NoRegistry, RegistryContext
@@ -30,6 +29,7 @@ from ingest.normalize import RegisterNormalizer
 from ingest.rawbatch import RawBatch
 from ingest.registry import Registry
 from ingest.rejects import Reason, count_reasons
+from ingest.schema import metric_counts
 from ingest.sources import iter_raw_batches
 from ingest.validate import Validator
 
@@ -184,9 +184,8 @@ class Pipeline:
     def _count_accepted(self, readings: pa.Table) -> None:
         if readings.num_rows == 0:
             return
-        counts = pc.value_counts(readings["metric"].combine_chunks())
-        for item in counts.to_pylist():
-            self.metrics.readings_accepted.labels(item["values"]).inc(item["counts"])
+        for metric, n in metric_counts(readings).items():
+            self.metrics.readings_accepted.labels(metric).inc(n)
 
     def _reject(self, rejects: pa.Table, counts: dict[str, int]) -> None:
         if counts:

@@ -62,6 +62,32 @@ def metric_mask(batch: pa.Table, metric: str) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
 
 
+def metric_counts(batch: pa.Table) -> dict[str, int]:
+    """Rows per metric name in ``batch``: one pass over the dictionary codes."""
+    column = batch["metric"]
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column)
+    counts: dict[str, int] = {}
+    for chunk in column.chunks if isinstance(column, pa.ChunkedArray) else [column]:
+        if len(chunk) == chunk.null_count:
+            continue
+        tally = np.bincount(
+            chunk.indices.drop_null().to_numpy(zero_copy_only=False),
+            minlength=len(chunk.dictionary),
+        )
+        used = np.flatnonzero(tally)
+        for name, k in zip(
+            chunk.dictionary.take(pa.array(used)).to_pylist(), tally[used], strict=True
+        ):
+            counts[name] = counts.get(name, 0) + int(k)
+    return counts
+
+
+def metrics_in(batch: pa.Table) -> set[str]:
+    """The metric names present in ``batch``."""
+    return set(metric_counts(batch))
+
+
 def only_metric(batch: pa.Table, metric: str) -> pa.Table:
     """The rows of one metric; the batch itself when it holds nothing else."""
     if batch.num_rows == 0:
