@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from detectors.detection import Detection
+from detectors.detection import Detection, canonical_json
 
 
 class Bilingual:
@@ -189,11 +189,6 @@ class SuppressedDetection:
     exemption_id: str
     applied_at_ms: int
     detection: Detection
-
-
-def canonical_json(value: Any) -> str:
-    """JSON with sorted keys and no whitespace, so equal content gives equal text."""
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def frozen_evidence(detection: Detection) -> tuple[dict[str, Any], str]:

@@ -43,7 +43,8 @@ class Detection:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
+        """The detection as canonical JSON (what the store records)."""
+        return canonical_json(self.to_dict())
 
     @classmethod
     def from_json(cls, text: str) -> Detection:
@@ -54,3 +55,12 @@ def episode_alert_id(rule: str, entity_id: str, episode_start_ms: int) -> str:
     """Deterministic alert id: the same episode always gets the same id."""
     digest = hashlib.sha256(f"{rule}|{entity_id}|{episode_start_ms}".encode()).hexdigest()
     return f"A{digest[:20]}"
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys, no whitespace, non-ASCII as is: equal content, equal text.
+
+    The one encoder of the JSON the store keeps (detections, frozen evidence, event
+    payloads); evidence hashes are taken over this text, so it must never change.
+    """
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
