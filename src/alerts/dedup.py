@@ -25,7 +25,7 @@ from typing import Any
 
 from alerts.db import Db
 from alerts.exemptions import ExemptionIndex
-from alerts.model import AlertState, canonical_json, frozen_evidence
+from alerts.model import AlertState, frozen_evidence_json
 from alerts.sql import insert_event
 from detectors.detection import Detection, episode_alert_id
 
@@ -149,7 +149,7 @@ def _apply_one(
 
 def _raise(db: Db, d: Detection, now_ms: int) -> str:
     alert_id = episode_alert_id(d.rule, d.entity_id, d.episode_start_ms)
-    evidence, digest = frozen_evidence(d)
+    evidence, digest = frozen_evidence_json(d)  # encoded once: the stored text is hashed
     db.execute(
         "INSERT INTO alerts (id, rule, entity_id, county, severity, state, first_seen_ms, "
         "last_seen_ms, episode_start_ms, occurrences, thresholds_version, explanation, "
@@ -168,7 +168,7 @@ def _raise(db: Db, d: Detection, now_ms: int) -> str:
             1,
             d.thresholds_version,
             d.explanation,
-            canonical_json(evidence),
+            evidence,
             digest,
             1,
             now_ms,

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from detectors.detection import Detection
+from detectors.detection import Detection, canonical_json
 
 
 class Bilingual:
@@ -191,24 +191,26 @@ class SuppressedDetection:
     detection: Detection
 
 
-def canonical_json(value: Any) -> str:
-    """JSON with sorted keys and no whitespace, so equal content gives equal text."""
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
 def frozen_evidence(detection: Detection) -> tuple[dict[str, Any], str]:
     """The evidence an alert keeps from the detection that raised it, and its sha256."""
-    evidence = {
-        "evidence": detection.evidence,
-        "observed": detection.observed,
-        "baseline": detection.baseline,
-        "thresholds": detection.thresholds,
-        "thresholds_version": detection.thresholds_version,
-        "explanation": detection.explanation,
-    }
-    # Round-trip so the returned dict is exactly what a reader gets back from the store.
-    text = canonical_json(evidence)
-    return json.loads(text), evidence_hash(text)
+    # Decoded from the stored text, so the dict is exactly what a reader gets back.
+    text, digest = frozen_evidence_json(detection)
+    return json.loads(text), digest
+
+
+def frozen_evidence_json(detection: Detection) -> tuple[str, str]:
+    """The canonical JSON text of that evidence, as the store writes it, and its sha256."""
+    text = canonical_json(
+        {
+            "evidence": detection.evidence,
+            "observed": detection.observed,
+            "baseline": detection.baseline,
+            "thresholds": detection.thresholds,
+            "thresholds_version": detection.thresholds_version,
+            "explanation": detection.explanation,
+        }
+    )
+    return text, evidence_hash(text)
 
 
 def evidence_hash(canonical_text: str) -> str:

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any
+
+import orjson
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +46,8 @@ class Detection:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
+        """The detection as canonical JSON (what the store records)."""
+        return canonical_json(self.to_dict())
 
     @classmethod
     def from_json(cls, text: str) -> Detection:
@@ -54,3 +58,38 @@ def episode_alert_id(rule: str, entity_id: str, episode_start_ms: int) -> str:
     """Deterministic alert id: the same episode always gets the same id."""
     digest = hashlib.sha256(f"{rule}|{entity_id}|{episode_start_ms}".encode()).hexdigest()
     return f"A{digest[:20]}"
+
+
+# Where orjson's text for a finite float may differ from json.dumps': Python writes 1e-07 and
+# 1.5e-05 where orjson writes 1e-7 and 0.000015. A match (in a string too) only costs speed.
+_ONE_DIGIT_NEGATIVE_EXPONENT = re.compile(r"e-\d(?!\d)")
+
+
+def _float_text_may_differ(text: str) -> bool:
+    # Substring tests first: much faster than a regex over the whole text.
+    return "0.0000" in text or ("e-" in text and bool(_ONE_DIGIT_NEGATIVE_EXPONENT.search(text)))
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys, no whitespace, non-ASCII as is: equal content, equal text.
+
+    The one encoder of the JSON the store keeps (detections, frozen evidence, event
+    payloads). Always exactly ``json.dumps(value, ensure_ascii=False, sort_keys=True,
+    separators=(",", ":"))``: evidence hashes are taken over this text, so it must never
+    change. orjson writes it several times faster; json.dumps writes it whenever orjson's
+    text could differ: values orjson refuses (ints beyond 64 bits, non-string keys), floats
+    it formats otherwise, and anything its text does not read back equal to (NaN and
+    infinities, which it writes as null; tuples; types json.dumps refuses).
+    """
+    try:
+        data = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # orjson.JSONEncodeError is one
+        return _json_dumps(value)
+    text = data.decode()
+    if _float_text_may_differ(text) or orjson.loads(data) != value:
+        return _json_dumps(value)
+    return text
+
+
+def _json_dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
