@@ -170,7 +170,7 @@ class RegisterNormalizer:
             return table, REJECT_SCHEMA.empty_table()
         is_register = pa.array(mask)
         passthrough = table.filter(pc.invert(is_register))
-        converted, rejected = self._convert(table.filter(is_register))
+        converted, rejected = self._convert(table, np.flatnonzero(mask))
         readings = pa.concat_tables([passthrough.cast(READING_SCHEMA), converted])
         return readings, rejected
 
@@ -185,24 +185,29 @@ class RegisterNormalizer:
         mask = metric_mask(table, REGISTER_METRIC)
         if not mask.any():
             return READING_SCHEMA.empty_table(), REJECT_SCHEMA.empty_table()
-        return self._convert(table.filter(pa.array(mask)))
+        return self._convert(table, np.flatnonzero(mask))
 
-    def _convert(self, reg: pa.Table) -> tuple[pa.Table, pa.Table]:
-        n = reg.num_rows
+    def _convert(self, table: pa.Table, picked: np.ndarray) -> tuple[pa.Table, pa.Table]:
+        """Convert the register rows ``picked`` (row numbers) of ``table``."""
+        n = picked.size
         if n == 0:
             return READING_SCHEMA.empty_table(), REJECT_SCHEMA.empty_table()
-        if reg["entity_id"].num_chunks > 1:
-            reg = reg.unify_dictionaries()
-        reg = reg.combine_chunks()
-        column = reg["entity_id"].chunk(0)
+        if table["entity_id"].num_chunks > 1:
+            table = table.unify_dictionaries()
+        table = table.combine_chunks()
+        column = table["entity_id"].chunk(0)
         dictionary = column.dictionary
-        codes = column.indices.to_numpy(zero_copy_only=False)
-        ts = reg["ts"].cast(pa.int64()).to_numpy()
+        codes = column.indices.to_numpy(zero_copy_only=False)[picked]
+        ts = table["ts"].chunk(0).cast(pa.int64()).to_numpy()[picked]
         key = self._ranks(dictionary)[codes]  # equal ids share a rank, ids sort as text
-        order = np.lexsort((ts, key))
-        reg = reg.take(pa.array(order))
+        span = int(ts.max() - ts.min())
+        if int(key.max()).bit_length() + span.bit_length() <= 62:  # one integer key
+            order = np.argsort((key << span.bit_length()) | (ts - ts.min()), kind="stable")
+        else:
+            order = np.lexsort((ts, key))
+        rows = picked[order]  # the register rows by entity, then time
         codes, ts, key = codes[order], ts[order], key[order]
-        val = reg["value"].to_numpy()
+        val = table["value"].chunk(0).to_numpy()[rows]
 
         new_group = np.ones(n, dtype=bool)
         new_group[1:] = key[1:] != key[:-1]
@@ -265,14 +270,14 @@ class RegisterNormalizer:
             per_slot[emit],
         )
         self._remember(group_ids, state_idx, k_grp, k_ts, k_val)
-        return readings, self._rejects(reg, reason)
+        return readings, self._rejects(table, rows, reason)
 
     def _ranks(self, dictionary: pa.Array) -> np.ndarray:
         """Rank of each dictionary entry in text order; kept for the next batch's dictionary."""
         last = self._last_ranks
         if last is None or not last[0].equals(dictionary):
             ranks = pc.rank(dictionary, sort_keys="ascending", tiebreaker="min")
-            last = self._last_ranks = (dictionary, ranks.to_numpy())
+            last = self._last_ranks = (dictionary, ranks.to_numpy().astype(np.int64))
         return last[1]
 
     def _lookup(self, group_ids: pa.Array) -> np.ndarray:
@@ -295,20 +300,23 @@ class RegisterNormalizer:
     ) -> pa.Table:
         """One row per covered slot, then one sum per (entity, slot)."""
         total = int(nslots.sum())
-        rep = np.repeat(np.arange(grp.size), nslots)
-        offsets = np.arange(total) - np.repeat(np.cumsum(nslots) - nslots, nslots)
-        slots = first_slot[rep] + offsets
-        out_grp = grp[rep]
+        if total == grp.size:  # no gap to spread: each interval is one slot already
+            slots, out_grp, values = first_slot, grp, per_slot
+        else:
+            rep = np.repeat(np.arange(grp.size), nslots)
+            offsets = np.arange(total) - np.repeat(np.cumsum(nslots) - nslots, nslots)
+            slots, out_grp, values = first_slot[rep] + offsets, grp[rep], per_slot[rep]
         # Within an entity the slots never decrease, so equal neighbours form the groups.
         starts = np.ones(total, dtype=bool)
         starts[1:] = (out_grp[1:] != out_grp[:-1]) | (slots[1:] != slots[:-1])
-        at = np.flatnonzero(starts)
-        values = np.add.reduceat(per_slot[rep], at) if total else np.empty(0)
+        if not starts.all():
+            at = np.flatnonzero(starts)
+            slots, out_grp, values = slots[at], out_grp[at], np.add.reduceat(values, at)
         return pa.table(
             [
-                group_ids.take(pa.array(out_grp[at])),
-                _metric_array(INTERVAL_METRIC, at.size),
-                pa.array(slot_end_ms(slots[at]), pa.timestamp("ms", tz="UTC")),
+                group_ids.take(pa.array(out_grp)),
+                _metric_array(INTERVAL_METRIC, slots.size),
+                pa.array(slot_end_ms(slots), pa.timestamp("ms", tz="UTC")),
                 pa.array(values, pa.float64()),
             ],
             schema=READING_SCHEMA,
@@ -337,7 +345,7 @@ class RegisterNormalizer:
             self._ts = np.concatenate([self._ts, lts[fresh]])
             self._val = np.concatenate([self._val, lval[fresh]])
 
-    def _rejects(self, reg: pa.Table, reason: np.ndarray) -> pa.Table:
+    def _rejects(self, table: pa.Table, rows: np.ndarray, reason: np.ndarray) -> pa.Table:
         bad = np.flatnonzero(reason != _NO_REASON)
         if bad.size == 0:
             return REJECT_SCHEMA.empty_table()
@@ -345,9 +353,9 @@ class RegisterNormalizer:
         self.rejected_counts.update(
             {REJECT_REASONS[c]: int(k) for c, k in zip(codes, counts, strict=True)}
         )
-        rows = reg.take(pa.array(bad)).cast(READING_SCHEMA)
+        refused = table.take(pa.array(rows[bad])).cast(READING_SCHEMA)
         reasons = np.array(REJECT_REASONS, dtype=object)[reason[bad]]
-        return rows.append_column(REJECT_SCHEMA.field("reason"), pa.array(reasons, pa.string()))
+        return refused.append_column(REJECT_SCHEMA.field("reason"), pa.array(reasons, pa.string()))
 
     def snapshot(self) -> pa.Table:
         """The carried registers (entity_id, ts, value), to persist across restarts."""
