@@ -180,13 +180,22 @@ class Validator:
         if not used.size:
             return  # every row already rejected as unknown_metric
         finite = bool(np.isfinite(low) and np.isfinite(high))
-        if finite and low >= _MINIMUM[used].max() and high <= _MAXIMUM[used].min():
+        low_ok = finite and low >= _MINIMUM[used].max()
+        high_ok = finite and high <= _MAXIMUM[used].min()
+        if low_ok and high_ok:
             return
         if not finite:
             _mark(codes, ~np.isfinite(value), Reason.NOT_FINITE)
         if not finite or low < 0:
             _mark(codes, _ENERGY[m] & (value < 0), Reason.NEGATIVE_ENERGY)
-        _mark(codes, (value < _MINIMUM[m]) | (value > _MAXIMUM[m]), Reason.OUT_OF_RANGE)
+        # only the side the batch's range may cross (NaN compares false on both)
+        if low_ok:
+            outside = value > _MAXIMUM[m]
+        elif high_ok:
+            outside = value < _MINIMUM[m]
+        else:
+            outside = (value < _MINIMUM[m]) | (value > _MAXIMUM[m])
+        _mark(codes, outside, Reason.OUT_OF_RANGE)
 
     def _entity_rows(self, entity: coerce.TextCodes) -> np.ndarray:
         rows_of_value, added = self._entities.rows(entity.values, add=not self._closed)
