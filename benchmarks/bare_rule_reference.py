@@ -41,6 +41,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from dianyan.allocator import tune_allocator
+
 METRIC = "electricity.kwh"
 SLOT_MS = 15 * 60_000
 SLOTS = 96
@@ -192,8 +194,14 @@ def main(argv: list[str] | None = None) -> int:
         default="float32",
         help="state arrays (day, ring, median, limit); float32 like the engine's baseline",
     )
+    ap.add_argument(
+        "--no-malloc-tuning",
+        action="store_true",
+        help="leave glibc's allocator thresholds alone (dianyan's CLI raises them)",
+    )
     ap.add_argument("--json", help="write the figures to this file")
     args = ap.parse_args(argv)
+    malloc_tuned = False if args.no_malloc_tuning else tune_allocator()
 
     data = Path(args.data)
     path = data / "readings.parquet"
@@ -226,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         "entities": len(rule.ids),
         "days_closed": rule.days_closed,
         "dtype": args.dtype,
+        "malloc_tuned": malloc_tuned,
         "seconds": round(seconds, 3),
         "readings_per_s": round(readings / seconds),
         "cpu_seconds": round(cpu, 3),

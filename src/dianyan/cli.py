@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from dianyan.alerts_cli import add_alerts_parser
+from dianyan.allocator import tune_allocator
 from dianyan.errors import DianyanError
 from dianyan.run_cli import add_run_parser
 from dianyan.score_cli import add_score_parser
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    tune_allocator()
     handler: Handler = args.handler
     try:
         return handler(args)
