@@ -130,7 +130,9 @@ class Validator:
         entity_rows = self._entity_rows(entity)
         metric_of_value = pc.fill_null(pc.index_in(metric.values, value_set=_METRIC_VALUES), -1)
         metric_code = _gather(metric_of_value.to_numpy(zero_copy_only=False), metric.codes)
-        m = np.maximum(metric_code, 0)
+        metric_known = n == 0 or metric_code.min() >= 0
+        m = metric_code if metric_known else np.maximum(metric_code, 0)
+        entity_known = n == 0 or entity_rows.min() >= 0
         now = int(self._now_ms())
 
         codes = np.zeros(n, dtype=np.int8)
@@ -140,8 +142,10 @@ class Validator:
             Reason.MISSING_FIELD,
         )
         _mark(codes, _any(entity.unusable, metric.unusable), Reason.MALFORMED_RECORD)
-        _mark(codes, metric_code < 0, Reason.UNKNOWN_METRIC)
-        _mark(codes, entity_rows < 0, Reason.UNKNOWN_ENTITY)
+        if not metric_known:
+            _mark(codes, metric_code < 0, Reason.UNKNOWN_METRIC)
+        if not entity_known:
+            _mark(codes, entity_rows < 0, Reason.UNKNOWN_ENTITY)
         _mark(codes, ts_bad, Reason.UNPARSABLE_TIMESTAMP)
         latest = min(now + FUTURE_SLACK_MS, LATEST_MS)
         if n and (ts.min() < EARLIEST_MS or ts.max() > latest):
