@@ -98,46 +98,63 @@ class EpisodeTracker:
         hold: np.ndarray | None = None,
         peak: np.ndarray | None = None,
         tag: np.ndarray | None = None,
+        candidates: np.ndarray | None = None,
     ) -> EpisodeEvents:
         """Advance every entity over a block of T slots.
 
         ``cond``, ``valid`` and ``observed`` are (entities x T) for rows 0..n-1 of the state;
         ``min_run`` and ``recovery`` are per-entity arrays. ``hold`` (entities x T) keeps an
         open episode abnormal; ``peak`` and ``tag`` (entities x T) need the peak columns.
+        ``candidates`` (sorted rows), when given, are the only rows where ``cond`` may hold,
+        which spares scanning it.
         """
-        n, t_len = cond.shape
+        n = cond.shape[0]
         run = self._col(state, "run")
         active = self._col(state, "active")
-        busy = cond.any(axis=1) | active[:n] | (run[:n] > 0)
-        rows = np.flatnonzero(busy)
+        engaged = active[:n] | (run[:n] > 0)
+        if candidates is None:
+            rows = np.flatnonzero(cond.any(axis=1) | engaged)
+        else:
+            rows = np.union1d(candidates, np.flatnonzero(engaged))
         if rows.size == 0:
             return EpisodeEvents.empty()
-        c = cond[rows] & valid[rows]
-        h = c if hold is None else (hold[rows] | cond[rows]) & valid[rows]
+        tracked = peak is not None
         v = valid[rows]
+        c = cond[rows] & v
+        h = c if hold is None else (hold[rows] | cond[rows]) & v
+        if not tracked:
+            # an open episode whose condition holds on every valid slot only grows
+            steady = active[rows] & ~(v & ~h).any(axis=1)
+            if steady.any():
+                self._extend(state, rows[steady], h[steady], observed[rows[steady]], first_slot)
+                keep = ~steady
+                rows, v, c = rows[keep], v[keep], c[keep]
+                h = c if hold is None else h[keep]
+                if rows.size == 0:
+                    return EpisodeEvents.empty()
+        visit = _slots_that_matter(h, v, engaged[rows], recovery[rows])
         obs = observed[rows]
-        r_run = run[rows].copy()
-        r_run_start = self._col(state, "run_start")[rows].copy()
-        r_active = active[rows].copy()
-        r_ep_start = self._col(state, "episode_start")[rows].copy()
-        r_quiet = self._col(state, "quiet")[rows].copy()
-        r_last = self._col(state, "last_true")[rows].copy()
-        r_sum = self._col(state, "sum")[rows].copy()
-        r_count = self._col(state, "count")[rows].copy()
+        r_run = run[rows]
+        r_run_start = self._col(state, "run_start")[rows]
+        r_active = active[rows]
+        r_ep_start = self._col(state, "episode_start")[rows]
+        r_quiet = self._col(state, "quiet")[rows]
+        r_last = self._col(state, "last_true")[rows]
+        r_sum = self._col(state, "sum")[rows]
+        r_count = self._col(state, "count")[rows]
         r_min = min_run[rows]
         r_rec = recovery[rows]
-        tracked = peak is not None
         if tracked:
             pk = np.asarray(peak, dtype=np.float64)[rows]
             tg = np.zeros(pk.shape, dtype=np.int64) if tag is None else tag[rows]
-            r_peak = self._col(state, "peak")[rows].copy()
-            r_tag = self._col(state, "tag")[rows].copy()
+            r_peak = self._col(state, "peak")[rows]
+            r_tag = self._col(state, "tag")[rows]
         else:
             r_peak = np.full(rows.size, -np.inf)
             r_tag = np.zeros(rows.size, dtype=np.int64)
         opens: list[tuple[np.ndarray, ...]] = []
         closes: list[tuple[np.ndarray, ...]] = []
-        for t in range(t_len):
+        for t in visit.tolist():
             slot = first_slot + t
             ct = c[:, t] if h is c else np.where(r_active, h[:, t], c[:, t])
             off = v[:, t] & ~ct
@@ -208,6 +225,61 @@ class EpisodeTracker:
             self._col(state, "peak")[rows] = r_peak
             self._col(state, "tag")[rows] = r_tag
         return _collect(opens, closes)
+
+    def _extend(
+        self, state: EntityState, rows: np.ndarray, ct: np.ndarray, obs: np.ndarray, first: int
+    ) -> None:
+        """Open episodes of ``rows`` whose condition holds on every valid slot: no events.
+
+        What the slot walk would do, for all slots at once: the run grows by the slots that
+        hold, and the sum adds their values one by one (an accumulate, not a pairwise sum,
+        so it is the same float as the walk's).
+        """
+        held = ct.sum(axis=1)
+        some = held > 0
+        if not some.any():
+            return
+        rows, ct, obs, held = rows[some], ct[some], obs[some], held[some]
+        slots = first + np.arange(ct.shape[1])
+        run = self._col(state, "run")
+        fresh = run[rows] == 0
+        self._col(state, "run_start")[rows[fresh]] = slots[ct[fresh].argmax(axis=1)]
+        run[rows] += held.astype(run.dtype)
+        self._col(state, "last_true")[rows] = slots[ct.shape[1] - 1 - ct[:, ::-1].argmax(axis=1)]
+        self._col(state, "quiet")[rows] = 0
+        total = self._col(state, "sum")
+        terms = np.empty((rows.size, ct.shape[1] + 1))
+        terms[:, 0] = total[rows]
+        terms[:, 1:] = np.where(ct, obs, 0.0)
+        total[rows] = np.add.accumulate(terms, axis=1)[:, -1]
+        count = self._col(state, "count")
+        count[rows] += held.astype(count.dtype)
+
+
+def _slots_that_matter(
+    hold: np.ndarray, valid: np.ndarray, engaged: np.ndarray, recovery: np.ndarray
+) -> np.ndarray:
+    """Slots of a block where some of these rows may change state (ascending).
+
+    A row changes only on a slot where its condition (at most ``hold``) holds, or on a valid
+    slot without it while a run or an episode is going on; a run or an episode has ended
+    after ``max(recovery, 1)`` such slots since the condition last held. Every other slot
+    is a no-op for every row and is skipped.
+    """
+    t_len = hold.shape[1]
+    quiet = valid & ~hold
+    seen = np.zeros((hold.shape[0], t_len + 1), dtype=np.int64)
+    np.cumsum(quiet, axis=1, out=seen[:, 1:])  # seen[:, t]: quiet slots before t
+    # quiet slots counted up to the last holding slot before t (0 from the start if engaged)
+    anchor = np.where(hold, seen[:, 1:], -1)
+    np.maximum.accumulate(anchor, axis=1, out=anchor)
+    before = np.empty_like(seen)
+    before[:, 0] = np.where(engaged, 0, -1)
+    np.maximum(anchor, before[:, :1], out=before[:, 1:])
+    may_run = (before[:, :t_len] >= 0) & (
+        seen[:, :t_len] - before[:, :t_len] < np.maximum(recovery, 1)[:, None]
+    )
+    return np.flatnonzero((hold | (valid & may_run)).any(axis=0))
 
 
 def _collect(
