@@ -66,6 +66,7 @@ class RegistryContext:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self._status_rows = registry.status_entity_rows()
+        self._kept: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def describe(self, entity_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
         rows = self.registry.row_of(entity_ids)
@@ -83,11 +84,25 @@ class RegistryContext:
         out = np.zeros((len(entity_ids), len(slot_end_ms)), dtype=np.int8)
         if self._status_rows.size == 0 or len(entity_ids) == 0:
             return out
-        rows = self.registry.row_of(entity_ids)
-        some = np.flatnonzero(np.isin(rows, self._status_rows))
+        rows, some = self._with_status(entity_ids)
         if some.size:
             out[some] = self.registry.status_at(rows[some, None], slot_end_ms[None, :])
         return out
+
+    def _with_status(self, entity_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Registry rows of the entities, and which of the entities have a status timeline.
+
+        A detector asks about the same read-only array of its entities block after block;
+        the answer for the last such array is kept instead of looking up every id again.
+        """
+        kept = self._kept
+        if kept is not None and kept[0] is entity_ids:
+            return kept[1], kept[2]
+        rows = self.registry.row_of(entity_ids)
+        some = np.flatnonzero(np.isin(rows, self._status_rows))
+        if isinstance(entity_ids, np.ndarray) and not entity_ids.flags.writeable:
+            self._kept = (entity_ids, rows, some)
+        return rows, some
 
     def exemption(self, entity_ids: np.ndarray, slot_end_ms: np.ndarray, rule: str) -> np.ndarray:
         rows = self.registry.row_of(entity_ids)
