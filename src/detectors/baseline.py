@@ -255,5 +255,5 @@ class SeasonalBaseline:
         state["centre"][rows, day_type] = centre
         state["spread"][rows, day_type] = mad * MAD_TO_SIGMA
 
-    def ready(self, state: EntityState, rows: np.ndarray, day_type: int) -> np.ndarray:
+    def ready(self, state: EntityState, rows: np.ndarray | slice, day_type: int) -> np.ndarray:
         return state["hist_days"][rows, day_type] >= self.min_history_days
