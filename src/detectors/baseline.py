@@ -175,10 +175,12 @@ def robust_centre_spread(
     """
     n = history.shape[0] if rows is None else rows.size
     k, s = history.shape[1], history.shape[2]
-    med = np.full((n, s), np.nan, dtype=history.dtype)
-    mad = np.full((n, s), np.nan, dtype=history.dtype)
     if n == 0 or k < min_count:
-        return med, mad
+        return np.full((n, s), np.nan, dtype=history.dtype), np.full(
+            (n, s), np.nan, dtype=history.dtype
+        )
+    med = np.empty((n, s), dtype=history.dtype)
+    mad = np.empty((n, s), dtype=history.dtype)
     step = max(1, PIECE_ENTRIES // max(s, 1))
     buf = np.empty((k + 1, step * s), dtype=history.dtype)
     inf = history.dtype.type(np.inf)
@@ -186,11 +188,13 @@ def robust_centre_spread(
         r1 = min(n, r0 + step)
         m = (r1 - r0) * s
         src = history[r0:r1] if rows is None else history[rows[r0:r1]]
-        for j in range(k):  # NaN -> +inf on the way in: missing values sort last
-            np.fmin(src[:, j], inf, out=buf[j, :m].reshape(r1 - r0, s))
+        # NaN -> +inf on the way in (missing values sort last), column by column
+        np.fmin(src.transpose(1, 0, 2), inf, out=buf[:k, :m].reshape(k, r1 - r0, s))
         present = np.flatnonzero(buf[:k, :m].min(axis=1) < inf)  # columns with any value
         if present.size < min_count:
-            continue  # no entry of this piece is ready
+            med[r0:r1] = np.nan  # no entry of this piece is ready
+            mad[r0:r1] = np.nan
+            continue
         cols = [buf[j, :m] for j in present]
         _summarise_piece(
             cols, min_count, buf[k, :m], med[r0:r1].reshape(-1), mad[r0:r1].reshape(-1)
@@ -239,8 +243,8 @@ class SeasonalBaseline:
             r, k = np.nonzero(stale)
             state["hist"][rows[r], day_type, k, :] = np.nan
             state["hist_level"][rows[r], day_type, k] = np.nan
-        state["hist_days"][rows, day_type] = np.count_nonzero(
-            ~np.isnan(state["hist_level"][rows, day_type]), axis=1
+        state["hist_days"][rows, day_type] = (~np.isnan(state["hist_level"][rows, day_type])).sum(
+            axis=1
         )
         self.refresh(state, rows, day_type)
         return rows
@@ -253,7 +257,8 @@ class SeasonalBaseline:
             history[:n] if everyone else history, self.min_history_days, None if everyone else rows
         )
         state["centre"][rows, day_type] = centre
-        state["spread"][rows, day_type] = mad * MAD_TO_SIGMA
+        mad *= MAD_TO_SIGMA
+        state["spread"][rows, day_type] = mad
 
     def ready(self, state: EntityState, rows: np.ndarray | slice, day_type: int) -> np.ndarray:
         return state["hist_days"][rows, day_type] >= self.min_history_days
