@@ -106,18 +106,6 @@ def _rows_with(mask: np.ndarray) -> np.ndarray:
     return rows[first]
 
 
-def _float32_below(x: np.ndarray) -> np.ndarray:
-    """The largest float32 at most ``x``: for float32 ``v``, ``v > x`` iff ``v > this``.
-
-    It lets a float32 block be compared with float64 parameters without widening it.
-    """
-    with np.errstate(over="ignore"):
-        low = x.astype(np.float32)
-    over = low > x
-    low[over] = np.nextafter(low[over], np.float32(-np.inf))
-    return low
-
-
 def _last_instant(blk: _Block) -> np.ndarray:
     """The last millisecond of each slot: the instant its status and exemptions apply at.
 
@@ -482,21 +470,19 @@ class ElectricityDetector:
         p = self.params["usage_surge"]
         n = blk.values.shape[0]
         ref = self._surge_centre(slice(0, n), blk.day)
-        excess = blk.values - ref
-        # the excess test rules out most slots; the others are judged only where it passes
-        r, t = np.nonzero(excess > _float32_below(p["min_excess_kwh"][:n])[:, None])
+        # the ratio test rules out almost every slot; the others are judged where it passes
+        r, t = np.nonzero(blk.values > p["min_ratio"][:n, None] * ref)
         if r.size:
             v, ref = blk.values[r, t], ref[r, t]
-            spread = self._surge_spread(
-                ref, self.state["spread"][r, self.day_type, t + blk.day.start]
-            )
+            day_slot = t + blk.day.start
+            spread = self._surge_spread(ref, self.state["spread"][r, self.day_type, day_slot])
             with np.errstate(invalid="ignore"):
                 z = (v - ref) / spread
                 hit = (
                     p["enabled"][r]
                     & ~suspended[r, t]
                     & (z > p["z"][r])
-                    & (v > p["min_ratio"][r] * ref)
+                    & (v - ref > p["min_excess_kwh"][r])
                 )
             r, t = r[hit], t[hit]
         mask = np.zeros(blk.values.shape, dtype=bool)
