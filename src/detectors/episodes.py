@@ -154,17 +154,23 @@ class EpisodeTracker:
             r_tag = np.zeros(rows.size, dtype=np.int64)
         opens: list[tuple[np.ndarray, ...]] = []
         closes: list[tuple[np.ndarray, ...]] = []
+        if h is c:  # without hold, what holds does not depend on the state: once per block
+            offs = v & ~c
+            xs = np.where(c, obs, 0.0)
         for t in visit.tolist():
             slot = first_slot + t
-            ct = c[:, t] if h is c else np.where(r_active, h[:, t], c[:, t])
-            off = v[:, t] & ~ct
+            if h is c:
+                ct, off, x = c[:, t], offs[:, t], xs[:, t]
+            else:
+                ct = np.where(r_active, h[:, t], c[:, t])
+                off = v[:, t] & ~ct
+                x = np.where(ct, obs[:, t], 0.0)
             # condition holds: extend the run
             new_run = ct & (r_run == 0)
             r_run_start[new_run] = slot
-            r_run[ct] += 1
+            r_run += ct
             r_last[ct] = slot
             r_quiet[ct] = 0
-            x = np.where(ct, obs[:, t], 0.0)
             r_sum += x
             r_count += ct
             if tracked:
@@ -192,8 +198,9 @@ class EpisodeTracker:
             idle = off & ~r_active
             r_sum[idle] = 0.0
             r_count[idle] = 0
-            r_peak[idle] = -np.inf
-            r_quiet[off & r_active] += 1
+            if tracked:
+                r_peak[idle] = -np.inf
+            r_quiet += off & r_active
             closing = off & r_active & (r_quiet >= r_rec)
             if closing.any():
                 idx = np.flatnonzero(closing)
