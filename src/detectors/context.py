@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 import numpy as np
+import pandas as pd
 
 from ingest.registry import Registry
 from ingest.registry_files import LIMIT_COLUMNS
@@ -67,6 +68,17 @@ class RegistryContext:
         self.registry = registry
         self._status_rows = registry.status_entity_rows()
         self._kept: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._index: pd.Index | None = None
+        self._exemption_ids: np.ndarray | None = None
+
+    def _rows(self, entity_ids: np.ndarray) -> np.ndarray:
+        """Registry row per id (-1 unknown), by a hash index built once, not once per call."""
+        if self._index is None:
+            index = pd.Index(np.asarray(self.registry.entity_ids, dtype=object))
+            self._index = index if index.is_unique else pd.Index([], dtype=object)
+        if len(self._index) != len(self.registry):  # ids repeat: the registry decides
+            return self.registry.row_of(entity_ids)
+        return self._index.get_indexer(np.asarray(entity_ids, dtype=object)).astype(np.int64)
 
     def describe(self, entity_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
         rows = self.registry.row_of(entity_ids)
@@ -105,9 +117,11 @@ class RegistryContext:
         return rows, some
 
     def exemption(self, entity_ids: np.ndarray, slot_end_ms: np.ndarray, rule: str) -> np.ndarray:
-        rows = self.registry.row_of(entity_ids)
+        rows = self._rows(entity_ids)
         found = self.registry.exempt_at(rows[:, None], slot_end_ms[None, :], rule)
-        ids = np.asarray(self.registry.exemption_ids, dtype=object)
+        if self._exemption_ids is None:
+            self._exemption_ids = np.asarray(self.registry.exemption_ids, dtype=object)
+        ids = self._exemption_ids
         return np.where(found >= 0, ids[np.maximum(found, 0)] if ids.size else "", "").astype(
             object
         )
