@@ -306,14 +306,14 @@ class ElectricityDetector:
         window = self.night_window[rows]
         for dt in day_types:
             centre = self.state["centre"][rows, dt]  # rows x slot
-            top = np.partition(
-                np.where(np.isnan(centre), -np.inf, centre), -PRODUCTION_TOP_SLOTS, axis=1
-            )[:, -PRODUCTION_TOP_SLOTS:]
+            unknown = np.isnan(centre)
+            top = np.where(unknown, -np.inf, centre)
+            top.partition(-PRODUCTION_TOP_SLOTS, axis=1)
             with np.errstate(invalid="ignore"):
-                level = top.mean(axis=1)
+                level = top[:, -PRODUCTION_TOP_SLOTS:].mean(axis=1)
             level[~np.isfinite(level)] = np.nan
             prod[:, dt] = level
-            inside = window & ~np.isnan(centre)
+            inside = window & ~unknown
             count = inside.sum(axis=1)
             night_mean = np.where(inside, centre, 0.0).sum(axis=1) / np.maximum(count, 1)
             night_mean[count == 0] = -np.inf
@@ -665,20 +665,25 @@ class ElectricityDetector:
             [values, centre, np.maximum(centre - spread, 0.0), centre + spread], axis=1
         )
         rounded = np.round(series.astype(np.float64), 3)
-        cells = rounded.astype(object)
-        cells[np.isnan(rounded)] = None
+        missing = np.isnan(rounded)
         base = (self.day - 1) * SLOTS_PER_DAY
         ends = np.clip(np.asarray(lasts) - base + 1, 1, values.shape[1])
         begins = np.maximum(ends - EVIDENCE_SLOTS, 0)
+        first_end = slot_end_ms(base + begins).tolist()
         out: list[dict[str, object]] = []
         for i, (begin, end) in enumerate(zip(begins.tolist(), ends.tolist(), strict=True)):
-            shown, usual, low, high = cells[i, :, begin:end].tolist()
+            shown, usual, low, high = (
+                [None if x != x else x for x in line] if gap.any() else line
+                for line, gap in zip(
+                    rounded[i, :, begin:end].tolist(), missing[i, :, begin:end], strict=True
+                )
+            )
             threshold = thresholds[i]
             out.append(
                 {
                     "unit": "kWh",
                     "slot_minutes": SLOT_MINUTES,
-                    "first_end_ms": int(slot_end_ms(base + begin)),
+                    "first_end_ms": first_end[i],
                     "values": shown,
                     "baseline": usual,
                     "baseline_low": low,
@@ -713,7 +718,7 @@ class ElectricityDetector:
             blk.first,
             ones,
             ones,
-            candidates=rows,
+            candidates=_cond(cond, rows).rows,
         )
         np.maximum(last_seen, blk.slots[-1], out=last_seen)
         last_seen[rows] = lv[:, -1]
