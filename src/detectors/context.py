@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Protocol
 
 import numpy as np
-import pandas as pd
 
 from ingest.registry import Registry
 from ingest.registry_files import LIMIT_COLUMNS
@@ -68,17 +67,24 @@ class RegistryContext:
         self.registry = registry
         self._status_rows = registry.status_entity_rows()
         self._kept: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self._index: pd.Index | None = None
+        self._sorted: tuple[np.ndarray, np.ndarray] | None = None  # (order, ids in order)
         self._exemption_ids: np.ndarray | None = None
 
     def _rows(self, entity_ids: np.ndarray) -> np.ndarray:
-        """Registry row per id (-1 unknown), by a hash index built once, not once per call."""
-        if self._index is None:
-            index = pd.Index(np.asarray(self.registry.entity_ids, dtype=object))
-            self._index = index if index.is_unique else pd.Index([], dtype=object)
-        if len(self._index) != len(self.registry):  # ids repeat: the registry decides
-            return self.registry.row_of(entity_ids)
-        return self._index.get_indexer(np.asarray(entity_ids, dtype=object)).astype(np.int64)
+        """Registry row per id, -1 if unknown (as ``Registry.row_of``, the first if repeated).
+
+        A binary search in the ids sorted once: row_of hashes every registry id per call.
+        """
+        if self._sorted is None:
+            ids = np.asarray(self.registry.entity_ids, dtype=str)
+            order = np.argsort(ids, kind="stable")
+            self._sorted = order, ids[order]
+        order, known = self._sorted
+        query = np.asarray(entity_ids, dtype=str)
+        if known.size == 0:
+            return np.full(query.shape, -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(known, query), known.size - 1)
+        return np.where(known[at] == query, order[at], -1).astype(np.int64)
 
     def describe(self, entity_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
         rows = self.registry.row_of(entity_ids)
