@@ -471,7 +471,9 @@ class ElectricityDetector:
         n = blk.values.shape[0]
         ref = self._surge_centre(slice(0, n), blk.day)
         # the ratio test rules out almost every slot; the others are judged where it passes
-        r, t = np.nonzero(blk.values > p["min_ratio"][:n, None] * ref)
+        level = ref.astype(np.float64)  # the float64 product, as numpy would widen it
+        np.multiply(level, p["min_ratio"][:n, None], out=level)
+        r, t = np.divmod(np.flatnonzero(blk.values > level), blk.values.shape[1])
         if r.size:
             v, ref = blk.values[r, t], ref[r, t]
             day_slot = t + blk.day.start
