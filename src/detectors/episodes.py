@@ -132,7 +132,15 @@ class EpisodeTracker:
                 h = c if hold is None else h[keep]
                 if rows.size == 0:
                     return EpisodeEvents.empty()
-        visit = _slots_that_matter(h, v, engaged[rows], recovery[rows])
+        may_change = _may_change(h, v, engaged[rows], recovery[rows])
+        # without hold or peaks, slots where a row only extends its run are summed up
+        # between the slots where something may happen instead of walked
+        grow = hold is None and not tracked
+        if grow:
+            events = _events(c, v, may_change, run[rows], active[rows], min_run[rows])
+            visit = np.flatnonzero(events.any(axis=0))
+        else:
+            visit = np.flatnonzero(may_change.any(axis=0))
         obs = observed[rows]
         r_run = run[rows]
         r_run_start = self._col(state, "run_start")[rows]
@@ -157,7 +165,12 @@ class EpisodeTracker:
         if h is c:  # without hold, what holds does not depend on the state: once per block
             offs = v & ~c
             xs = np.where(c, obs, 0.0)
+        runs = (r_run, r_run_start, r_last, r_quiet, r_sum, r_count)
+        done = 0
         for t in visit.tolist():
+            if grow and t > done:
+                _grow(c[:, done:t], xs[:, done:t], first_slot + done, *runs)
+            done = t + 1
             slot = first_slot + t
             if h is c:
                 ct, off, x = c[:, t], offs[:, t], xs[:, t]
@@ -220,6 +233,8 @@ class EpisodeTracker:
                 r_sum[idx] = 0.0
                 r_count[idx] = 0
                 r_peak[idx] = -np.inf
+        if grow and done < c.shape[1]:
+            _grow(c[:, done:], xs[:, done:], first_slot + done, *runs)
         self._col(state, "run")[rows] = r_run
         self._col(state, "run_start")[rows] = r_run_start
         active[rows] = r_active
@@ -263,15 +278,14 @@ class EpisodeTracker:
         count[rows] += held.astype(count.dtype)
 
 
-def _slots_that_matter(
+def _may_change(
     hold: np.ndarray, valid: np.ndarray, engaged: np.ndarray, recovery: np.ndarray
 ) -> np.ndarray:
-    """Slots of a block where some of these rows may change state (ascending).
+    """Where each of these rows may change state (rows x T); elsewhere a slot is a no-op.
 
     A row changes only on a slot where its condition (at most ``hold``) holds, or on a valid
     slot without it while a run or an episode is going on; a run or an episode has ended
-    after ``max(recovery, 1)`` such slots since the condition last held. Every other slot
-    is a no-op for every row and is skipped.
+    after ``max(recovery, 1)`` such slots since the condition last held.
     """
     t_len = hold.shape[1]
     quiet = valid & ~hold
@@ -286,7 +300,68 @@ def _slots_that_matter(
     may_run = (before[:, :t_len] >= 0) & (
         seen[:, :t_len] - before[:, :t_len] < np.maximum(recovery, 1)[:, None]
     )
-    return np.flatnonzero((hold | (valid & may_run)).any(axis=0))
+    return hold | (valid & may_run)
+
+
+def _events(
+    cond: np.ndarray,
+    valid: np.ndarray,
+    may_change: np.ndarray,
+    run: np.ndarray,
+    active: np.ndarray,
+    min_run: np.ndarray,
+) -> np.ndarray:
+    """Slots where a row may open, break or close (rows x T), without hold.
+
+    Elsewhere a row either does nothing or only extends its run. That holds for a slot
+    where the condition holds in an open episode, or in a run that has not yet reached
+    ``min_run``: the first slot where it reaches it (the count of holding slots since the
+    last breaking one, plus the run carried in) is an event. A break or close can only
+    happen on a valid slot without the condition where ``may_change``; once one may have
+    happened, every later holding slot of the row counts as an event too.
+    """
+    off = valid & ~cond
+    breaks = off & may_change
+    events = breaks | (cond & np.logical_or.accumulate(breaks, axis=1))
+    held = np.cumsum(cond, axis=1)
+    at_break = np.where(off, held, -1)
+    np.maximum.accumulate(at_break, axis=1, out=at_break)
+    length = np.where(at_break >= 0, held - at_break, held + run[:, None])
+    opening = cond & ~active[:, None] & (length >= min_run[:, None])
+    return events | (opening & (np.cumsum(opening, axis=1) == 1))
+
+
+def _grow(
+    cond: np.ndarray,
+    add: np.ndarray,
+    first: int,
+    run: np.ndarray,
+    run_start: np.ndarray,
+    last: np.ndarray,
+    quiet: np.ndarray,
+    total: np.ndarray,
+    count: np.ndarray,
+) -> None:
+    """Slots [first, first + T) where rows only extend their runs: all at once, in place.
+
+    The sum adds the values one by one (an accumulate, not a pairwise sum), so it is the
+    same float as the slot walk's.
+    """
+    held = cond.sum(axis=1)
+    rows = np.flatnonzero(held)
+    if rows.size == 0:
+        return
+    cond, held, t_len = cond[rows], held[rows], cond.shape[1]
+    fresh = run[rows] == 0
+    run_start[rows[fresh]] = first + cond[fresh].argmax(axis=1)
+    run[rows] += held.astype(run.dtype)
+    last[rows] = first + t_len - 1 - cond[:, ::-1].argmax(axis=1)
+    quiet[rows] = 0
+    terms = np.empty((rows.size, t_len + 1))
+    terms[:, 0] = total[rows]
+    terms[:, 1:] = add[rows]
+    total[rows] = np.add.accumulate(terms, axis=1)[:, -1]
+    count[rows] += held.astype(count.dtype)
 
 
 def _collect(
