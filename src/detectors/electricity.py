@@ -666,20 +666,18 @@ class ElectricityDetector:
         series = np.stack(
             [values, centre, np.maximum(centre - spread, 0.0), centre + spread], axis=1
         )
-        rounded = np.round(series.astype(np.float64), 3)
-        missing = np.isnan(rounded)
         base = (self.day - 1) * SLOTS_PER_DAY
         ends = np.clip(np.asarray(lasts) - base + 1, 1, values.shape[1])
         begins = np.maximum(ends - EVIDENCE_SLOTS, 0)
+        # each detection's window, padded to EVIDENCE_SLOTS; NaN shows as None
+        at = np.minimum(begins[:, None] + np.arange(EVIDENCE_SLOTS), values.shape[1] - 1)
+        window = np.round(np.take_along_axis(series, at[:, None, :], axis=2).astype(np.float64), 3)
+        cells = window.astype(object)
+        cells[np.isnan(window)] = None
         first_end = slot_end_ms(base + begins).tolist()
         out: list[dict[str, object]] = []
-        for i, (begin, end) in enumerate(zip(begins.tolist(), ends.tolist(), strict=True)):
-            shown, usual, low, high = (
-                [None if x != x else x for x in line] if gap.any() else line
-                for line, gap in zip(
-                    rounded[i, :, begin:end].tolist(), missing[i, :, begin:end], strict=True
-                )
-            )
+        for i, width in enumerate((ends - begins).tolist()):
+            shown, usual, low, high = cells[i, :, :width].tolist()
             threshold = thresholds[i]
             out.append(
                 {
