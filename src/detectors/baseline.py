@@ -213,9 +213,16 @@ class SeasonalBaseline:
         self.shutdown_fraction = shutdown_fraction
 
     def push_day(
-        self, state: EntityState, rows: np.ndarray, day_type: int, values: np.ndarray
+        self,
+        state: EntityState,
+        rows: np.ndarray,
+        day_type: int,
+        values: np.ndarray,
+        count: np.ndarray | None = None,
     ) -> np.ndarray:
         """Learn one local day of values (rows x 96, NaN = not learnable); returns rows learnt.
+
+        ``count`` is the number of learnable values of each row, when the caller knows it.
 
         Only production days teach the baseline: a day whose mean level is below
         ``shutdown_fraction`` of the best day in the history (a maintenance stop, a plant
@@ -225,12 +232,14 @@ class SeasonalBaseline:
         """
         if rows.size == 0:
             return rows
-        count = np.count_nonzero(~np.isnan(values), axis=1)
+        if count is None:
+            count = np.count_nonzero(~np.isnan(values), axis=1)
         level = np.where(count > 0, np.nansum(values, axis=1) / np.maximum(count, 1), np.nan)
         levels = state["hist_level"][rows, day_type]
         best = np.max(np.nan_to_num(levels, nan=-np.inf), axis=1)
         learn = (count > 0) & ((best == -np.inf) | (level >= self.shutdown_fraction * best))
-        rows, values, level = rows[learn], values[learn], level[learn]
+        if not learn.all():
+            rows, values, level = rows[learn], values[learn], level[learn]
         if rows.size == 0:
             return rows
         pos = state["hist_pos"][rows, day_type].astype(np.int64)

@@ -272,8 +272,13 @@ class ElectricityDetector:
         vals = np.where(st["learn"][:n], st["cur_day"][:n], np.float32(np.nan))
         if not self.holiday and n:
             counted = np.count_nonzero(~np.isnan(vals), axis=1)
-            rows = np.flatnonzero(counted >= MIN_VALID_SLOTS_TO_LEARN)
-            learnt = self.baseline.push_day(st, rows, self.day_type, vals[rows])
+            enough = counted >= MIN_VALID_SLOTS_TO_LEARN
+            if enough.all():
+                rows = np.arange(n)
+            else:
+                rows = np.flatnonzero(enough)
+                vals, counted = vals[rows], counted[rows]
+            learnt = self.baseline.push_day(st, rows, self.day_type, vals, counted)
             self._refresh_levels(learnt, (self.day_type,))
         st["prev_day"][:n] = st["cur_day"][:n]
         st["cur_day"][:n] = np.nan
