@@ -12,7 +12,9 @@ value of each episode and a ``tag`` recorded with it (which limit, which window)
 rule can say how bad an episode got whatever the batch boundaries were.
 
 The tracker is vectorized over entities; it walks the slots of a block (at most a day,
-96 steps) with whole-array operations, only over the rows that have anything going on.
+96 steps) with whole-array operations, only over the rows that have anything going on and
+only on the slots where one of them may open, break or close a run or an episode; runs
+that merely grow in between are added up at once.
 """
 
 from __future__ import annotations
@@ -251,31 +253,12 @@ class EpisodeTracker:
     def _extend(
         self, state: EntityState, rows: np.ndarray, ct: np.ndarray, obs: np.ndarray, first: int
     ) -> None:
-        """Open episodes of ``rows`` whose condition holds on every valid slot: no events.
-
-        What the slot walk would do, for all slots at once: the run grows by the slots that
-        hold, and the sum adds their values one by one (an accumulate, not a pairwise sum,
-        so it is the same float as the walk's).
-        """
-        held = ct.sum(axis=1)
-        some = held > 0
-        if not some.any():
-            return
-        rows, ct, obs, held = rows[some], ct[some], obs[some], held[some]
-        slots = first + np.arange(ct.shape[1])
-        run = self._col(state, "run")
-        fresh = run[rows] == 0
-        self._col(state, "run_start")[rows[fresh]] = slots[ct[fresh].argmax(axis=1)]
-        run[rows] += held.astype(run.dtype)
-        self._col(state, "last_true")[rows] = slots[ct.shape[1] - 1 - ct[:, ::-1].argmax(axis=1)]
-        self._col(state, "quiet")[rows] = 0
-        total = self._col(state, "sum")
-        terms = np.empty((rows.size, ct.shape[1] + 1))
-        terms[:, 0] = total[rows]
-        terms[:, 1:] = np.where(ct, obs, 0.0)
-        total[rows] = np.add.accumulate(terms, axis=1)[:, -1]
-        count = self._col(state, "count")
-        count[rows] += held.astype(count.dtype)
+        """Open episodes of ``rows`` whose condition holds on every valid slot: no events."""
+        names = ("run", "run_start", "last_true", "quiet", "sum", "count")
+        runs = [self._col(state, name)[rows] for name in names]
+        _grow(ct, np.where(ct, obs, 0.0), first, *runs)
+        for name, values in zip(names, runs, strict=True):
+            self._col(state, name)[rows] = values
 
 
 def _may_change(
