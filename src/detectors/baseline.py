@@ -175,10 +175,12 @@ def robust_centre_spread(
     """
     n = history.shape[0] if rows is None else rows.size
     k, s = history.shape[1], history.shape[2]
-    med = np.full((n, s), np.nan, dtype=history.dtype)
-    mad = np.full((n, s), np.nan, dtype=history.dtype)
     if n == 0 or k < min_count:
-        return med, mad
+        return np.full((n, s), np.nan, dtype=history.dtype), np.full(
+            (n, s), np.nan, dtype=history.dtype
+        )
+    med = np.empty((n, s), dtype=history.dtype)
+    mad = np.empty((n, s), dtype=history.dtype)
     step = max(1, PIECE_ENTRIES // max(s, 1))
     buf = np.empty((k + 1, step * s), dtype=history.dtype)
     inf = history.dtype.type(np.inf)
@@ -186,11 +188,13 @@ def robust_centre_spread(
         r1 = min(n, r0 + step)
         m = (r1 - r0) * s
         src = history[r0:r1] if rows is None else history[rows[r0:r1]]
-        for j in range(k):  # NaN -> +inf on the way in: missing values sort last
-            np.fmin(src[:, j], inf, out=buf[j, :m].reshape(r1 - r0, s))
+        # NaN -> +inf on the way in (missing values sort last), column by column
+        np.fmin(src.transpose(1, 0, 2), inf, out=buf[:k, :m].reshape(k, r1 - r0, s))
         present = np.flatnonzero(buf[:k, :m].min(axis=1) < inf)  # columns with any value
         if present.size < min_count:
-            continue  # no entry of this piece is ready
+            med[r0:r1] = np.nan  # no entry of this piece is ready
+            mad[r0:r1] = np.nan
+            continue
         cols = [buf[j, :m] for j in present]
         _summarise_piece(
             cols, min_count, buf[k, :m], med[r0:r1].reshape(-1), mad[r0:r1].reshape(-1)
@@ -209,9 +213,16 @@ class SeasonalBaseline:
         self.shutdown_fraction = shutdown_fraction
 
     def push_day(
-        self, state: EntityState, rows: np.ndarray, day_type: int, values: np.ndarray
+        self,
+        state: EntityState,
+        rows: np.ndarray,
+        day_type: int,
+        values: np.ndarray,
+        count: np.ndarray | None = None,
     ) -> np.ndarray:
         """Learn one local day of values (rows x 96, NaN = not learnable); returns rows learnt.
+
+        ``count`` is the number of learnable values of each row, when the caller knows it.
 
         Only production days teach the baseline: a day whose mean level is below
         ``shutdown_fraction`` of the best day in the history (a maintenance stop, a plant
@@ -221,12 +232,14 @@ class SeasonalBaseline:
         """
         if rows.size == 0:
             return rows
-        count = np.count_nonzero(~np.isnan(values), axis=1)
+        if count is None:
+            count = np.count_nonzero(~np.isnan(values), axis=1)
         level = np.where(count > 0, np.nansum(values, axis=1) / np.maximum(count, 1), np.nan)
         levels = state["hist_level"][rows, day_type]
         best = np.max(np.nan_to_num(levels, nan=-np.inf), axis=1)
         learn = (count > 0) & ((best == -np.inf) | (level >= self.shutdown_fraction * best))
-        rows, values, level = rows[learn], values[learn], level[learn]
+        if not learn.all():
+            rows, values, level = rows[learn], values[learn], level[learn]
         if rows.size == 0:
             return rows
         pos = state["hist_pos"][rows, day_type].astype(np.int64)
@@ -239,8 +252,8 @@ class SeasonalBaseline:
             r, k = np.nonzero(stale)
             state["hist"][rows[r], day_type, k, :] = np.nan
             state["hist_level"][rows[r], day_type, k] = np.nan
-        state["hist_days"][rows, day_type] = np.count_nonzero(
-            ~np.isnan(state["hist_level"][rows, day_type]), axis=1
+        state["hist_days"][rows, day_type] = (~np.isnan(state["hist_level"][rows, day_type])).sum(
+            axis=1
         )
         self.refresh(state, rows, day_type)
         return rows
@@ -253,7 +266,8 @@ class SeasonalBaseline:
             history[:n] if everyone else history, self.min_history_days, None if everyone else rows
         )
         state["centre"][rows, day_type] = centre
-        state["spread"][rows, day_type] = mad * MAD_TO_SIGMA
+        mad *= MAD_TO_SIGMA
+        state["spread"][rows, day_type] = mad
 
-    def ready(self, state: EntityState, rows: np.ndarray, day_type: int) -> np.ndarray:
+    def ready(self, state: EntityState, rows: np.ndarray | slice, day_type: int) -> np.ndarray:
         return state["hist_days"][rows, day_type] >= self.min_history_days

@@ -66,6 +66,25 @@ class RegistryContext:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self._status_rows = registry.status_entity_rows()
+        self._kept: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._sorted: tuple[np.ndarray, np.ndarray] | None = None  # (order, ids in order)
+        self._exemption_ids: np.ndarray | None = None
+
+    def _rows(self, entity_ids: np.ndarray) -> np.ndarray:
+        """Registry row per id, -1 if unknown (as ``Registry.row_of``, the first if repeated).
+
+        A binary search in the ids sorted once: row_of hashes every registry id per call.
+        """
+        if self._sorted is None:
+            ids = np.asarray(self.registry.entity_ids, dtype=str)
+            order = np.argsort(ids, kind="stable")
+            self._sorted = order, ids[order]
+        order, known = self._sorted
+        query = np.asarray(entity_ids, dtype=str)
+        if known.size == 0:
+            return np.full(query.shape, -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(known, query), known.size - 1)
+        return np.where(known[at] == query, order[at], -1).astype(np.int64)
 
     def describe(self, entity_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
         rows = self.registry.row_of(entity_ids)
@@ -83,16 +102,32 @@ class RegistryContext:
         out = np.zeros((len(entity_ids), len(slot_end_ms)), dtype=np.int8)
         if self._status_rows.size == 0 or len(entity_ids) == 0:
             return out
-        rows = self.registry.row_of(entity_ids)
-        some = np.flatnonzero(np.isin(rows, self._status_rows))
+        rows, some = self._with_status(entity_ids)
         if some.size:
             out[some] = self.registry.status_at(rows[some, None], slot_end_ms[None, :])
         return out
 
-    def exemption(self, entity_ids: np.ndarray, slot_end_ms: np.ndarray, rule: str) -> np.ndarray:
+    def _with_status(self, entity_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Registry rows of the entities, and which of the entities have a status timeline.
+
+        A detector asks about the same read-only array of its entities block after block;
+        the answer for the last such array is kept instead of looking up every id again.
+        """
+        kept = self._kept
+        if kept is not None and kept[0] is entity_ids:
+            return kept[1], kept[2]
         rows = self.registry.row_of(entity_ids)
+        some = np.flatnonzero(np.isin(rows, self._status_rows))
+        if isinstance(entity_ids, np.ndarray) and not entity_ids.flags.writeable:
+            self._kept = (entity_ids, rows, some)
+        return rows, some
+
+    def exemption(self, entity_ids: np.ndarray, slot_end_ms: np.ndarray, rule: str) -> np.ndarray:
+        rows = self._rows(entity_ids)
         found = self.registry.exempt_at(rows[:, None], slot_end_ms[None, :], rule)
-        ids = np.asarray(self.registry.exemption_ids, dtype=object)
+        if self._exemption_ids is None:
+            self._exemption_ids = np.asarray(self.registry.exemption_ids, dtype=object)
+        ids = self._exemption_ids
         return np.where(found >= 0, ids[np.maximum(found, 0)] if ids.size else "", "").astype(
             object
         )

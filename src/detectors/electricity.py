@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -79,6 +79,30 @@ class _Block:
     sod: np.ndarray
     ts_end: np.ndarray
     ids: np.ndarray
+    day: slice  # the block's slots as columns of the per-day arrays (slot of day)
+
+
+@dataclass(slots=True)
+class _Cond:
+    """A rule's condition over a block, and the rows where it holds anywhere (ascending)."""
+
+    mask: np.ndarray  # (n, T)
+    rows: np.ndarray
+
+
+def _cond(mask: np.ndarray, rows: np.ndarray) -> _Cond:
+    """The condition ``mask``, which cannot hold outside ``rows`` (ascending)."""
+    return _Cond(mask, rows[mask[rows].any(axis=1)] if rows.size else rows)
+
+
+def _rows_with(mask: np.ndarray) -> np.ndarray:
+    """Rows of a 2-D mask that hold anywhere, ascending."""
+    if not mask.any():
+        return np.empty(0, dtype=np.int64)
+    rows = np.flatnonzero(mask) // mask.shape[1]
+    first = np.ones(rows.size, dtype=bool)
+    np.not_equal(rows[1:], rows[:-1], out=first[1:])
+    return rows[first]
 
 
 def _last_instant(blk: _Block) -> np.ndarray:
@@ -120,12 +144,20 @@ class ElectricityDetector:
         self.night_window = np.empty((0, SLOTS_PER_DAY), dtype=bool)
         self.type_prod = np.empty((0, DAY_TYPES), dtype=np.float32)
         self.type_night = np.empty((0, DAY_TYPES), dtype=np.float64)
+        self._ids = np.empty(0, dtype=object)
+        self._ids_of: object = None  # the entity index self._ids was read from
 
     # -- entities and thresholds -------------------------------------------------------
 
     @property
     def ids(self) -> np.ndarray:
-        return np.asarray(self.state.index.ids, dtype=object)
+        """Entity id of each row: one read-only array for as long as the entities stay."""
+        index = self.state.index
+        if self._ids_of is not index or self._ids.size != len(index):
+            self._ids = np.asarray(index.ids, dtype=object)
+            self._ids.flags.writeable = False
+            self._ids_of = index
+        return self._ids
 
     def _register(self, new_rows: np.ndarray) -> None:
         ids = [self.state.index.ids[r] for r in new_rows]
@@ -230,8 +262,13 @@ class ElectricityDetector:
         vals = np.where(st["learn"][:n], st["cur_day"][:n], np.float32(np.nan))
         if not self.holiday and n:
             counted = np.count_nonzero(~np.isnan(vals), axis=1)
-            rows = np.flatnonzero(counted >= MIN_VALID_SLOTS_TO_LEARN)
-            learnt = self.baseline.push_day(st, rows, self.day_type, vals[rows])
+            enough = counted >= MIN_VALID_SLOTS_TO_LEARN
+            if enough.all():
+                rows = np.arange(n)
+            else:
+                rows = np.flatnonzero(enough)
+                vals, counted = vals[rows], counted[rows]
+            learnt = self.baseline.push_day(st, rows, self.day_type, vals, counted)
             self._refresh_levels(learnt, (self.day_type,))
         st["prev_day"][:n] = st["cur_day"][:n]
         st["cur_day"][:n] = np.nan
@@ -264,14 +301,14 @@ class ElectricityDetector:
         window = self.night_window[rows]
         for dt in day_types:
             centre = self.state["centre"][rows, dt]  # rows x slot
-            top = np.partition(
-                np.where(np.isnan(centre), -np.inf, centre), -PRODUCTION_TOP_SLOTS, axis=1
-            )[:, -PRODUCTION_TOP_SLOTS:]
+            unknown = np.isnan(centre)
+            top = np.where(unknown, -np.inf, centre)
+            top.partition(-PRODUCTION_TOP_SLOTS, axis=1)
             with np.errstate(invalid="ignore"):
-                level = top.mean(axis=1)
+                level = top[:, -PRODUCTION_TOP_SLOTS:].mean(axis=1)
             level[~np.isfinite(level)] = np.nan
             prod[:, dt] = level
-            inside = window & ~np.isnan(centre)
+            inside = window & ~unknown
             count = inside.sum(axis=1)
             night_mean = np.where(inside, centre, 0.0).sum(axis=1) / np.maximum(count, 1)
             night_mean[count == 0] = -np.inf
@@ -325,6 +362,8 @@ class ElectricityDetector:
             self._start_day(day)
         n, t_len = values.shape
         slots = np.arange(first, first + t_len, dtype=np.int64)
+        start = first - day * SLOTS_PER_DAY
+        ids = self.ids
         blk = _Block(
             first,
             values,
@@ -332,34 +371,48 @@ class ElectricityDetector:
             slots,
             slots % SLOTS_PER_DAY,
             slot_end_ms(slots),
-            self.ids[:n],
+            ids if ids.size == n else ids[:n],
+            slice(start, start + t_len),
         )
         st = self.state
-        st["cur_day"][:n, blk.sod] = values
+        st["cur_day"][:n, blk.day] = values
         suspended = self.context.status(blk.ids, _last_instant(blk)) > 0
+        paused = _rows_with(suspended)
 
         out = self._meter_offline(blk)
         prod = st["prod_level"][:n]
+        night = self._night_cond(blk, suspended, prod)
+        surge = self._surge_cond(blk, suspended)
+        if night.rows.size and surge.rows.size:
+            # night production is the more specific finding for the same readings
+            surge = _cond(surge.mask & ~night.mask, surge.rows)
         conds = {
-            "suspended_operation": self._suspended_cond(blk, suspended, prod),
-            "night_production": self._night_cond(blk, suspended, prod),
-            "usage_surge": self._surge_cond(blk, suspended)[0],
+            "suspended_operation": self._suspended_cond(blk, suspended, paused, prod),
+            "night_production": night,
+            "usage_surge": surge,
         }
-        # night production is the more specific finding for the same readings
-        conds["usage_surge"] &= ~conds["night_production"]
-        learn = blk.valid & ~suspended
+        learn = blk.valid.copy()
+        learn[paused] &= ~suspended[paused]
         for rule, cond in conds.items():
-            exempt, exempt_ids = self._exemptions(blk, cond, rule)
-            learn &= ~cond
-            out.extend(self._episodes(rule, blk, cond & ~exempt, exempt_ids, cond & exempt))
-        st["learn"][:n, blk.sod] = learn
+            learn[cond.rows] &= ~cond.mask[cond.rows]
+            out.extend(self._episodes(rule, blk, cond))
+        st["learn"][:n, blk.day] = learn
         return out
 
-    def _suspended_cond(self, blk: _Block, suspended: np.ndarray, prod: np.ndarray) -> np.ndarray:
+    def _suspended_cond(
+        self, blk: _Block, suspended: np.ndarray, paused: np.ndarray, prod: np.ndarray
+    ) -> _Cond:
+        """Above standby while suspended; only the ``paused`` rows are ever suspended."""
         p = self.params["suspended_operation"]
-        n = blk.values.shape[0]
-        standby = self._standby(np.arange(n), prod)
-        return p["enabled"][:n, None] & suspended & (blk.values > standby[:, None])
+        mask = np.zeros(blk.values.shape, dtype=bool)
+        if paused.size:
+            standby = self._standby(paused, prod[paused])
+            mask[paused] = (
+                p["enabled"][paused, None]
+                & suspended[paused]
+                & (blk.values[paused] > standby[:, None])
+            )
+        return _cond(mask, paused)
 
     def _standby(self, rows: np.ndarray, prod: np.ndarray) -> np.ndarray:
         p = self.params["suspended_operation"]
@@ -367,20 +420,20 @@ class ElectricityDetector:
             p["standby_fraction"][rows] * np.nan_to_num(prod, nan=0.0), p["standby_floor_kwh"][rows]
         )
 
-    def _night_cond(self, blk: _Block, suspended: np.ndarray, prod: np.ndarray) -> np.ndarray:
+    def _night_cond(self, blk: _Block, suspended: np.ndarray, prod: np.ndarray) -> _Cond:
         p = self.params["night_production"]
         st, n = self.state, blk.values.shape[0]
-        window = self.night_window[:n, int(blk.sod[0]) : int(blk.sod[-1]) + 1]
+        window = self.night_window[:n, blk.day]
+        if not window.any():
+            return _Cond(np.zeros(blk.values.shape, dtype=bool), np.empty(0, dtype=np.int64))
         with np.errstate(invalid="ignore"):
             own_night = st["night_level"][:n] >= p["night_shift_history_fraction"][:n] * prod
             applies = (
-                p["enabled"][:n]
-                & self.baseline.ready(st, np.arange(n), 0)
-                & (prod > 0)
-                & ~own_night
+                p["enabled"][:n] & self.baseline.ready(st, slice(0, n), 0) & (prod > 0) & ~own_night
             )
             level = p["production_fraction"][:n] * prod
-        return applies[:, None] & window & ~suspended & (blk.values > level[:, None])
+        mask = applies[:, None] & window & ~suspended & (blk.values > level[:, None])
+        return _Cond(mask, _rows_with(mask))
 
     def _surge_ref(
         self, rows: np.ndarray | slice, sod: np.ndarray | slice
@@ -391,56 +444,67 @@ class ElectricityDetector:
         baseline alone, a plant busier at weekends would be flagged every weekend, and its
         flagged weekends would never be learnt.
         """
+        ref = self._surge_centre(rows, sod)
+        spread = self.state["spread"][rows, self.day_type][:, sod]
+        return ref, self._surge_spread(ref, spread)
+
+    def _surge_centre(self, rows: np.ndarray | slice, sod: np.ndarray | slice) -> np.ndarray:
         st, dt = self.state, self.day_type
         ref = st["centre"][rows, dt][:, sod]
-        spread = st["spread"][rows, dt][:, sod]
         if dt == 1 or self.holiday:
             workday = st["centre"][rows, 0][:, sod]
             ref = np.where(np.isnan(ref), ref, np.fmax(ref, workday))
-        floor = np.maximum(SPREAD_FLOOR_FRACTION * ref, SPREAD_FLOOR_KWH)
-        return ref, np.fmax(spread, floor)
+        return ref
 
-    def _surge_cond(self, blk: _Block, suspended: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    @staticmethod
+    def _surge_spread(ref: np.ndarray, spread: np.ndarray) -> np.ndarray:
+        floor = np.maximum(SPREAD_FLOOR_FRACTION * ref, SPREAD_FLOOR_KWH)
+        return np.fmax(spread, floor)
+
+    def _surge_cond(self, blk: _Block, suspended: np.ndarray) -> _Cond:
         p = self.params["usage_surge"]
         n = blk.values.shape[0]
-        first = int(blk.sod[0])
-        ref, spread = self._surge_ref(slice(0, n), slice(first, first + blk.sod.size))
-        v = blk.values
-        with np.errstate(invalid="ignore"):
-            z = (v - ref) / spread
-            cond = (
-                p["enabled"][:n, None]
-                & ~suspended
-                & (z > p["z"][:n, None])
-                & (v > p["min_ratio"][:n, None] * ref)
-                & (v - ref > p["min_excess_kwh"][:n, None])
-            )
-        return cond, z
+        ref = self._surge_centre(slice(0, n), blk.day)
+        # the ratio test rules out almost every slot; the others are judged where it passes
+        level = ref.astype(np.float64)  # the float64 product, as numpy would widen it
+        np.multiply(level, p["min_ratio"][:n, None], out=level)
+        r, t = np.divmod(np.flatnonzero(blk.values > level), blk.values.shape[1])
+        if r.size:
+            v, ref = blk.values[r, t], ref[r, t]
+            day_slot = t + blk.day.start
+            spread = self._surge_spread(ref, self.state["spread"][r, self.day_type, day_slot])
+            with np.errstate(invalid="ignore"):
+                z = (v - ref) / spread
+                hit = (
+                    p["enabled"][r]
+                    & ~suspended[r, t]
+                    & (z > p["z"][r])
+                    & (v - ref > p["min_excess_kwh"][r])
+                )
+            r, t = r[hit], t[hit]
+        mask = np.zeros(blk.values.shape, dtype=bool)
+        mask[r, t] = True
+        return _cond(mask, np.unique(r))
 
     def _exemptions(
-        self, blk: _Block, cond: np.ndarray, rule: str
-    ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-        """Where an approved exemption covers a flagged slot, and its id per (row, slot)."""
-        exempt = np.zeros(cond.shape, dtype=bool)
-        by_row: dict[int, np.ndarray] = {}
-        cand = np.flatnonzero(cond.any(axis=1))
-        if cand.size:
-            ids = self.context.exemption(blk.ids[cand], _last_instant(blk), rule)
-            hit = ids != ""
-            exempt[cand] = hit
-            by_row = {int(cand[i]): ids[i] for i in np.flatnonzero(hit.any(axis=1))}
+        self, blk: _Block, cond: _Cond, rule: str
+    ) -> tuple[np.ndarray | None, dict[int, np.ndarray]]:
+        """Where an approved exemption covers a flagged slot (None: nowhere), its id per row."""
+        if cond.rows.size == 0:
+            return None, {}
+        ids = self.context.exemption(blk.ids[cond.rows], _last_instant(blk), rule)
+        hit = ids != ""
+        if not hit.any():
+            return None, {}
+        exempt = np.zeros(cond.mask.shape, dtype=bool)
+        exempt[cond.rows] = hit
+        by_row = {int(cond.rows[i]): ids[i] for i in np.flatnonzero(hit.any(axis=1))}
         return exempt, by_row
 
     # -- episodes into detections ------------------------------------------------------
 
-    def _episodes(
-        self,
-        rule: str,
-        blk: _Block,
-        cond: np.ndarray,
-        exempt_ids: dict[int, np.ndarray],
-        exempt: np.ndarray,
-    ) -> list[Detection]:
+    def _episodes(self, rule: str, blk: _Block, cond: _Cond) -> list[Detection]:
+        exempt, exempt_ids = self._exemptions(blk, cond, rule)
         p = self.params[rule]
         n = blk.values.shape[0]
         recovery = (
@@ -448,19 +512,30 @@ class ElectricityDetector:
             if "recovery_slots" in p
             else np.full(n, NIGHT_RECOVERY_SLOTS, dtype=np.int64)
         )
+        flagged = cond.mask if exempt is None else cond.mask & ~exempt
         ev = self.trackers[rule].step(
-            self.state, cond, blk.valid, blk.values, blk.first, p["min_run_slots"][:n], recovery
+            self.state,
+            flagged,
+            blk.valid,
+            blk.values,
+            blk.first,
+            p["min_run_slots"][:n],
+            recovery,
+            candidates=cond.rows,
         )
         out = self._detections(rule, ev, blk)
-        if exempt.any() or self.exempt_trackers[rule].pending(self.state).any():
-            ev = self.exempt_trackers[rule].step(
+        held = None if exempt is None else cond.mask & exempt
+        tracker = self.exempt_trackers[rule]
+        if (held is not None and held.any()) or tracker.pending(self.state).any():
+            ev = tracker.step(
                 self.state,
-                exempt,
+                np.zeros_like(cond.mask) if held is None else held,
                 blk.valid,
                 blk.values,
                 blk.first,
                 p["min_run_slots"][:n],
                 recovery,
+                candidates=cond.rows,
             )
             at = ev.open_at - blk.first
             by = [str(exempt_ids[int(r)][t]) for r, t in zip(ev.open_rows, at, strict=True)]
@@ -470,69 +545,52 @@ class ElectricityDetector:
     def _detections(
         self, rule: str, ev: EpisodeEvents, blk: _Block, suppressed_by: list[str] | None = None
     ) -> list[Detection]:
-        out = []
-        for i, row in enumerate(ev.open_rows):
-            by = suppressed_by[i] if suppressed_by else None
-            out.append(
-                self._detection(
-                    rule,
-                    int(row),
-                    int(ev.open_start[i]),
-                    int(ev.open_at[i]),
-                    float(ev.open_mean[i]),
-                    final=False,
-                    suppressed_by=by,
-                )
+        final = suppressed_by is None
+        rows, starts, lasts, means = ev.open_rows, ev.open_start, ev.open_at, ev.open_mean
+        if final:  # an exempted episode is reported when it opens only
+            rows = np.concatenate([rows, ev.close_rows])
+            starts = np.concatenate([starts, ev.close_start])
+            lasts = np.concatenate([lasts, ev.close_last])
+            means = np.concatenate([means, ev.close_mean])
+        if rows.size == 0:
+            return []
+        described = [
+            self._describe(rule, row, start, last, mean)
+            for row, start, last, mean in zip(
+                rows.tolist(), starts.tolist(), lasts.tolist(), means.tolist(), strict=True
             )
-        if suppressed_by is None:
-            for i, row in enumerate(ev.close_rows):
-                out.append(
-                    self._detection(
-                        rule,
-                        int(row),
-                        int(ev.close_start[i]),
-                        int(ev.close_last[i]),
-                        float(ev.close_mean[i]),
-                        final=True,
-                        suppressed_by=None,
-                    )
-                )
-        return out
+        ]
+        evidence = self._evidence(rows, lasts, [d[4] for d in described])
+        opened = ev.open_rows.size
+        return [
+            self._make(
+                rule,
+                row,
+                start,
+                last,
+                *described[i][:4],
+                final=final and i >= opened,
+                suppressed_by=suppressed_by[i] if suppressed_by else None,
+                evidence=evidence[i],
+            )
+            for i, (row, start, last) in enumerate(
+                zip(rows.tolist(), starts.tolist(), lasts.tolist(), strict=True)
+            )
+        ]
 
-    def _detection(
-        self,
-        rule: str,
-        row: int,
-        start: int,
-        last: int,
-        mean: float,
-        *,
-        final: bool,
-        suppressed_by: str | None,
-    ) -> Detection:
+    def _describe(
+        self, rule: str, row: int, start: int, last: int, mean: float
+    ) -> tuple[float, float, float, str, float]:
+        """Observed, baseline, score, explanation and the threshold line it crossed."""
         slots = last - start + 1
-        rows = np.array([row])
         prod = float(self.state["prod_level"][row])
-        # each gives: observed, baseline, score, explanation, the threshold line it crossed
-        describe: dict[str, Callable[[], tuple[float, float, float, str, float]]] = {
-            "suspended_operation": lambda: self._describe_suspended(rows, mean, slots, prod),
-            "night_production": lambda: self._describe_night(row, mean, slots, prod),
-            "usage_surge": lambda: self._describe_surge(rows, last, mean, slots),
-        }
-        observed, baseline, score, text, threshold = describe[rule]()
-        return self._make(
-            rule,
-            row,
-            start,
-            last,
-            observed,
-            baseline,
-            score,
-            text,
-            final,
-            suppressed_by,
-            threshold_line=threshold,
-        )
+        if rule == "suspended_operation":
+            return self._describe_suspended(np.array([row]), mean, slots, prod)
+        if rule == "night_production":
+            return self._describe_night(row, mean, slots, prod)
+        if rule == "usage_surge":
+            return self._describe_surge(np.array([row]), last, mean, slots)
+        raise KeyError(rule)
 
     def _describe_suspended(self, rows: np.ndarray, mean: float, slots: int, prod: float):
         standby = float(self._standby(rows, np.array([prod]))[0])
@@ -564,16 +622,18 @@ class ElectricityDetector:
         baseline: float,
         score: float,
         text: str,
+        *,
         final: bool,
         suppressed_by: str | None,
-        threshold_line: float,
+        evidence: dict[str, object],
     ) -> Detection:
+        start_ms = int(slot_start_ms(start))
         return Detection(
             rule=rule,
             entity_id=self.state.index.ids[row],
             county=str(self.counties[row]),
-            episode_start_ms=int(slot_start_ms(start)),
-            start_ms=int(slot_start_ms(start)),
+            episode_start_ms=start_ms,
+            start_ms=start_ms,
             end_ms=int(slot_end_ms(last)),
             severity=str(self.params[rule]["severity"][row]),
             score=round(float(score), 4),
@@ -584,64 +644,99 @@ class ElectricityDetector:
             explanation=text,
             final=final,
             suppressed_by=suppressed_by,
-            evidence=self._evidence(row, last, threshold_line),
+            evidence=evidence,
         )
 
-    def _evidence(self, row: int, last: int, threshold: float) -> dict[str, object]:
-        """The 24 h of readings up to the detection with the baseline they were judged by."""
+    def _evidence(
+        self, rows: np.ndarray, lasts: np.ndarray, thresholds: list[float]
+    ) -> list[dict[str, object]]:
+        """Per detection, the 24 h of readings up to its last slot and the baseline they were
+        judged by; all detections of a block at once."""
         st = self.state
-        values = np.concatenate([st["prev_day"][row], st["cur_day"][row]])
-        centre = np.concatenate(
-            [st["centre"][row, self.prev_day_type], st["centre"][row, self.day_type]]
-        )
-        spread = np.concatenate(
-            [st["spread"][row, self.prev_day_type], st["spread"][row, self.day_type]]
+        prev, cur = self.prev_day_type, self.day_type
+        values = np.concatenate([st["prev_day"][rows], st["cur_day"][rows]], axis=1)
+        centre = np.concatenate([st["centre"][rows, prev], st["centre"][rows, cur]], axis=1)
+        spread = np.concatenate([st["spread"][rows, prev], st["spread"][rows, cur]], axis=1)
+        # the usual band: median +/- one robust standard deviation (1.4826 MAD)
+        series = np.stack(
+            [values, centre, np.maximum(centre - spread, 0.0), centre + spread], axis=1
         )
         base = (self.day - 1) * SLOTS_PER_DAY
-        end = min(max(last - base + 1, 1), values.size)
-        begin = max(end - EVIDENCE_SLOTS, 0)
-
-        def clean(a: np.ndarray) -> list[float | None]:
-            return [None if x != x else x for x in np.round(a.astype(np.float64), 3).tolist()]
-
-        return {
-            "unit": "kWh",
-            "slot_minutes": SLOT_MINUTES,
-            "first_end_ms": int(slot_end_ms(base + begin)),
-            "values": clean(values[begin:end]),
-            "baseline": clean(centre[begin:end]),
-            # the usual band: median +/- one robust standard deviation (1.4826 MAD)
-            "baseline_low": clean(np.maximum(centre - spread, 0.0)[begin:end]),
-            "baseline_high": clean((centre + spread)[begin:end]),
-            "threshold": round(float(threshold), 3) if np.isfinite(threshold) else None,
-        }
+        ends = np.clip(np.asarray(lasts) - base + 1, 1, values.shape[1])
+        begins = np.maximum(ends - EVIDENCE_SLOTS, 0)
+        # each detection's window, padded to EVIDENCE_SLOTS; NaN shows as None
+        at = np.minimum(begins[:, None] + np.arange(EVIDENCE_SLOTS), values.shape[1] - 1)
+        window = np.round(np.take_along_axis(series, at[:, None, :], axis=2).astype(np.float64), 3)
+        cells = window.astype(object)
+        cells[np.isnan(window)] = None
+        first_end = slot_end_ms(base + begins).tolist()
+        out: list[dict[str, object]] = []
+        for i, width in enumerate((ends - begins).tolist()):
+            shown, usual, low, high = cells[i, :, :width].tolist()
+            threshold = thresholds[i]
+            out.append(
+                {
+                    "unit": "kWh",
+                    "slot_minutes": SLOT_MINUTES,
+                    "first_end_ms": first_end[i],
+                    "values": shown,
+                    "baseline": usual,
+                    "baseline_low": low,
+                    "baseline_high": high,
+                    "threshold": round(float(threshold), 3) if np.isfinite(threshold) else None,
+                }
+            )
+        return out
 
     # -- meter_offline -----------------------------------------------------------------
 
     def _meter_offline(self, blk: _Block) -> list[Detection]:
-        st, n = self.state, blk.values.shape[0]
+        st, (n, t_len) = self.state, blk.values.shape
         p = self.params["meter_offline"]
         # k silent slots are k * 15 minutes without readings: offline once k * 15 > max_gap
         gap = p["max_gap_minutes"][:n] // SLOT_MINUTES
         last_seen = st["last_seen"][:n]
-        lv = np.maximum.accumulate(np.where(blk.valid, blk.slots[None, :], -1), axis=1)
-        lv = np.maximum(lv, last_seen[:, None])
-        cond = p["enabled"][:n, None] & (lv >= 0) & (blk.slots[None, :] - lv > gap[:, None])
+        # a row with a reading in every slot is seen at each slot: not offline (a gap >= 0)
+        rows = np.union1d(_rows_with(~blk.valid), np.flatnonzero(gap < 0))
+        lv = np.maximum.accumulate(np.where(blk.valid[rows], blk.slots[None, :], -1), axis=1)
+        lv = np.maximum(lv, last_seen[rows, None])
+        cond = np.zeros((n, t_len), dtype=bool)
+        cond[rows] = (
+            p["enabled"][rows, None] & (lv >= 0) & (blk.slots[None, :] - lv > gap[rows, None])
+        )
         ones = np.ones(n, dtype=np.int64)
         ev = self.trackers["meter_offline"].step(
-            st, cond, np.ones_like(cond), np.zeros(cond.shape), blk.first, ones, ones
+            st,
+            cond,
+            np.broadcast_to(True, cond.shape),
+            np.broadcast_to(0.0, cond.shape),
+            blk.first,
+            ones,
+            ones,
+            candidates=_cond(cond, rows).rows,
         )
-        st["last_seen"][:n] = lv[:, -1]
-        out = []
-        for row, at in zip(ev.open_rows, ev.open_at, strict=True):
-            start = int(lv[row, at - blk.first]) + 1
+        np.maximum(last_seen, blk.slots[-1], out=last_seen)
+        last_seen[rows] = lv[:, -1]
+        found: list[tuple[int, int, int, bool]] = []
+        at_row = np.searchsorted(rows, ev.open_rows)
+        for i, row, at in zip(
+            at_row.tolist(), ev.open_rows.tolist(), ev.open_at.tolist(), strict=True
+        ):
+            start = int(lv[i, at - blk.first]) + 1
             st["offline_start"][row] = start
-            out.append(self._offline(int(row), start, int(at), final=False))
-        for row, last in zip(ev.close_rows, ev.close_last, strict=True):
-            out.append(self._offline(int(row), int(st["offline_start"][row]), int(last), True))
-        return out
+            found.append((row, start, at, False))
+        for row, last in zip(ev.close_rows.tolist(), ev.close_last.tolist(), strict=True):
+            found.append((row, int(st["offline_start"][row]), last, True))
+        if not found:
+            return []
+        evidence = self._evidence(
+            np.array([f[0] for f in found]), np.array([f[2] for f in found]), [np.nan] * len(found)
+        )
+        return [self._offline(*f, evidence=e) for f, e in zip(found, evidence, strict=True)]
 
-    def _offline(self, row: int, start: int, last: int, final: bool) -> Detection:
+    def _offline(
+        self, row: int, start: int, last: int, final: bool, evidence: dict[str, object]
+    ) -> Detection:
         slots = last - start + 1
         hours = slots * SLOT_MINUTES / 60
         limit = float(self.params["meter_offline"]["max_gap_minutes"][row]) / 60
@@ -654,9 +749,9 @@ class ElectricityDetector:
             limit,
             hours / limit,
             explain.meter_offline(slots),
-            final,
-            None,
-            threshold_line=np.nan,
+            final=final,
+            suppressed_by=None,
+            evidence=evidence,
         )
 
     # -- snapshot ----------------------------------------------------------------------

@@ -123,8 +123,9 @@ class SlotGrid:
         if k <= 0:
             return None
         self._resize(n_rows, self.open_vals.shape[1])
-        block = ClosedBlock(self.open_base, self.open_vals[:n_rows, :k].copy())
-        self.open_vals = self.open_vals[:, k:].copy()
+        # views, not copies: readings only ever land in open slots, never in handed-out ones
+        block = ClosedBlock(self.open_base, self.open_vals[:n_rows, :k])
+        self.open_vals = self.open_vals[:, k:]
         self.open_base = until
         return block
 

@@ -214,3 +214,65 @@ def test_the_peak_and_its_tag_are_the_worst_of_the_episode_whatever_the_blocks()
         ("close", 6, 7, 4.0, 1),
     ]
     assert _tracker_run(cond, peak=peak, tag=tag, split=3) == whole
+
+
+def _episodes_in_blocks(cond, valid, observed, min_run, recovery, cuts, hold=None):
+    """Every event of a tracker fed the slots in blocks cut at ``cuts``, and its final state."""
+    state = EntityState(episode_columns("r"), {})
+    state.rows_for([f"E{i}" for i in range(cond.shape[0])])
+    tracker = EpisodeTracker("r")
+    events = []
+    for a, b in itertools.pairwise([0, *cuts, cond.shape[1]]):
+        ev = tracker.step(
+            state,
+            cond[:, a:b],
+            valid[:, a:b],
+            observed[:, a:b],
+            a,
+            min_run,
+            recovery,
+            hold=None if hold is None else hold[:, a:b],
+        )
+        events += zip(
+            ["open"] * ev.open_rows.size,
+            ev.open_rows.tolist(),
+            ev.open_start.tolist(),
+            ev.open_at.tolist(),
+            ev.open_mean.tolist(),
+            strict=True,
+        )
+        events += zip(
+            ["close"] * ev.close_rows.size,
+            ev.close_rows.tolist(),
+            ev.close_start.tolist(),
+            ev.close_last.tolist(),
+            ev.close_mean.tolist(),
+            strict=True,
+        )
+    final = {name: state[name][: cond.shape[0]].tolist() for name in state.columns}
+    return sorted(events), final
+
+
+@pytest.mark.parametrize("with_hold", [False, True])
+def test_episodes_and_their_means_do_not_depend_on_the_blocks(with_hold):
+    # Runs of all lengths with missing slots, for entities of different minimum runs and
+    # recoveries: fed slot by slot, by day or in uneven blocks, the same episodes open and
+    # end at the same slots with the same (bit-identical) means.
+    rng = np.random.default_rng(3)
+    n, t_len = 60, 400
+    rate = rng.choice([0.02, 0.3, 0.7, 0.97], size=(n, 1))
+    cond = rng.random((n, t_len)) < rate
+    cond[:5, 40:300] = True  # long episodes spanning many blocks
+    valid = rng.random((n, t_len)) < rng.choice([0.7, 0.95, 1.0], size=(n, 1))
+    observed = (rng.random((n, t_len)) * 50).astype(np.float32)
+    hold = cond | (rng.random((n, t_len)) < 0.5) if with_hold else None
+    min_run = rng.integers(1, 6, size=n)
+    recovery = rng.integers(0, 5, size=n)
+    uneven = sorted(rng.choice(np.arange(1, t_len), size=25, replace=False).tolist())
+    for rows in (slice(0, n), *(slice(i, i + 3) for i in range(0, n, 3))):  # all, and few
+        args = (cond[rows], valid[rows], observed[rows], min_run[rows], recovery[rows])
+        h = None if hold is None else hold[rows]
+        per_slot = _episodes_in_blocks(*args, list(range(1, t_len)), h)
+        assert per_slot[0]  # episodes did open and end
+        assert _episodes_in_blocks(*args, list(range(96, t_len, 96)), h) == per_slot
+        assert _episodes_in_blocks(*args, uneven, h) == per_slot
