@@ -44,6 +44,7 @@ class SeenReadings:
         self._n_keys = 0
         self._prune_at = prune_min
         self._uniform: int | None = None  # the lateness when every entity has the same
+        self._newest_all = NONE  # newest accepted ts of any series
 
     def add_entities(self, lateness_ms: np.ndarray) -> None:
         """Make room for new entity rows with their allowed lateness."""
@@ -53,6 +54,30 @@ class SeenReadings:
         if len(self._lateness):
             low, high = self._lateness.min(), self._lateness.max()
             self._uniform = int(low) if low == high else None
+
+    def clear_entities(self) -> None:
+        """Forget every entity row: their lateness and newest timestamps."""
+        self._lateness = np.empty(0, np.int64)
+        self._newest = np.empty(0, np.int64)
+        self._newest_all = NONE
+        self._uniform = None
+
+    def state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(newest ts per series, kept key series, kept key ts)``: what a snapshot keeps."""
+        key_s, key_t = self._keys()
+        return self._newest, key_s, key_t
+
+    def load(self, newest: np.ndarray, key_s: np.ndarray, key_t: np.ndarray) -> None:
+        """Take over a :meth:`state` whose series are numbered for this instance's rows."""
+        if len(newest) != len(self._lateness) * self._m:
+            raise ValueError(
+                f"{len(newest)} series given, this instance has {len(self._lateness) * self._m}"
+            )
+        self._newest = np.asarray(newest, np.int64).copy()
+        self._newest_all = int(self._newest.max()) if self._newest.size else NONE
+        self._key_s, self._key_t = [np.asarray(key_s, np.int64)], [np.asarray(key_t, np.int64)]
+        self._n_keys = len(key_s)
+        self._prune_at = max(2 * self._n_keys, self._prune_min)
 
     def _allowed(self, entity: np.ndarray) -> np.ndarray | int:
         return self._uniform if self._uniform is not None else self._lateness[entity]
@@ -68,19 +93,30 @@ class SeenReadings:
 
     def check(
         self, entity: np.ndarray, metric: np.ndarray, ts: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """``(too_late, duplicate, newest_before)`` per row, and accept the other rows.
 
         Rows are in stream order; ``newest_before`` is the newest accepted ts of the
-        row's series before that row (what a too-late row was compared with).
+        row's series before that row (what a too-late row was compared with); None when
+        no row is too late.
         """
         n = len(ts)
         if n > MAX_CHECK_ROWS:
             raise ValueError(f"check at most {MAX_CHECK_ROWS} rows at a time, got {n}")
         series = entity * self._m + metric
+        dt = np.diff(ts)
+        if n and ts[0] > self._newest_all and (dt >= 0).all():
+            # In time order and newer than anything accepted (the next batch of an ordered
+            # stream): nothing is late or repeats a kept key, only rows of this batch.
+            dup = _repeated_keys(entity, series, ts, dt)
+            if dup is None:
+                self._accept(series, ts, entity)
+                return np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), None
+            keep = ~dup
+            self._accept(series[keep], ts[keep], entity[keep])
+            return np.zeros(n, dtype=bool), dup, None
         allowed = self._allowed(entity)
         held_newest = self._newest[series]
-        dt = np.diff(ts)
         repeats: np.ndarray | None = None  # rows repeating an earlier row, when known
         if _each_series_in_time_order(entity, series, dt):
             newest_before = held_newest
@@ -108,12 +144,13 @@ class SeenReadings:
             keep = ~dup
             s, t, e = s[keep], t[keep], e[keep]
         self._accept(s, t, e)
-        return late, duplicate, newest_before
+        return late, duplicate, newest_before if rows is not None else None
 
     def _accept(self, series: np.ndarray, ts: np.ndarray, entity: np.ndarray) -> None:
         if not len(ts):
             return
         np.maximum.at(self._newest, series, ts)
+        self._newest_all = max(self._newest_all, int(ts.max()))
         # Keys already behind their series' horizon are never needed: a batch spanning
         # more than the lateness keeps only its recent end.
         live = ts >= self._newest[series] - self._allowed(entity)

@@ -34,7 +34,7 @@ from ingest.rawbatch import RawBatch
 from ingest.reject_details import explain
 from ingest.rejects import REJECT_SCHEMA, Reason, empty_rejects
 from ingest.schema import READING_SCHEMA
-from ingest.seen import MAX_CHECK_ROWS, TS_BITS, SeenReadings
+from ingest.seen import MAX_CHECK_ROWS, NONE, TS_BITS, SeenReadings
 
 __all__ = ["DEFAULT_LATENESS_MS", "ValidationResult", "Validator"]
 
@@ -219,7 +219,8 @@ class Validator:
     def _check_order(
         self, codes: np.ndarray, entity_rows: np.ndarray, metric: np.ndarray, ts: np.ndarray
     ) -> np.ndarray | None:
-        """Mark too_late and duplicate among the rows still valid; newest-before per row."""
+        """Mark too_late and duplicate among the rows still valid; newest-before per row
+        when some row is too late (what it was compared with), else None."""
         ok = np.flatnonzero(codes == 0) if codes.any() else None
         if ok is not None:
             entity_rows, metric, ts = entity_rows[ok], metric[ok], ts[ok]
@@ -228,16 +229,18 @@ class Validator:
             self._seen.check(entity_rows[i : i + step], metric[i : i + step], ts[i : i + step])
             for i in range(0, max(len(ts), 1), step)
         ]
-        late, dup, before = (
-            p[0] if len(parts) == 1 else np.concatenate(p) for p in zip(*parts, strict=True)
-        )
+        late, dup = (np.concatenate([p[i] for p in parts]) for i in (0, 1))
         if not (late.any() or dup.any()):
             return None
         rows = np.arange(len(codes)) if ok is None else ok
         codes[rows[late]] = _CODE[Reason.TOO_LATE]
         codes[rows[dup]] = _CODE[Reason.DUPLICATE]
+        if not late.any():
+            return None
         newest_before = np.zeros(len(codes), dtype=np.int64)
-        newest_before[rows] = before
+        newest_before[rows] = np.concatenate(
+            [np.full(len(p[0]), NONE, np.int64) if p[2] is None else p[2] for p in parts]
+        )
         return newest_before
 
     def _valid_table(

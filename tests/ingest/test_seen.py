@@ -85,6 +85,21 @@ def test_agrees_with_row_by_row_reference(case, prune_min):
     assert run(seen, rows, cuts) == reference(rows, lateness)
 
 
+def test_an_ordered_batch_after_the_newest_still_catches_its_own_repeats_and_the_next_late():
+    seen = SeenReadings(N_METRICS)
+    seen.add_entities(np.array([STEP, STEP], dtype=np.int64))
+    e, m = np.array([0, 1, 0, 1, 1]), np.zeros(5, dtype=np.int64)
+    t = BASE + STEP * np.array([1, 1, 2, 2, 2])  # in time order; (1, 0, 2) sent twice
+    late, dup, before = seen.check(e, m, t)
+    assert not late.any() and dup.tolist() == [False, False, False, False, True]
+    assert before is None  # nothing late: nothing was compared
+    late, dup, before = seen.check(
+        np.array([0, 1]), np.zeros(2, np.int64), BASE + STEP * np.array([0, 2])
+    )
+    assert late.tolist() == [True, False] and dup.tolist() == [False, True]
+    assert before is not None and before[0] == BASE + 2 * STEP
+
+
 def test_too_late_reports_the_newest_it_was_compared_with():
     seen = SeenReadings(N_METRICS)
     seen.add_entities(np.array([STEP], dtype=np.int64))

@@ -27,13 +27,13 @@ from ingest.validate import Validator
 def snapshot_validator(validator: Validator) -> bytes:
     """Entity ids by row and the seen-readings arrays, as one ``.npz``."""
     seen = validator._seen
-    keys_s, keys_t = seen._keys()
+    newest, keys_s, keys_t = seen.state()
     ids = validator._entities.ids.to_pylist()
     buf = io.BytesIO()
     np.savez(
         buf,
         ids=np.array(ids, dtype=np.str_) if ids else np.empty(0, dtype="<U1"),
-        newest=seen._newest,
+        newest=newest,
         keys_s=keys_s,
         keys_t=keys_t,
         metrics=np.array([seen._m]),
@@ -53,8 +53,7 @@ def restore_validator(validator: Validator, data: bytes) -> None:
         raise ValueError(f"validator snapshot has {m} metrics, this validator {seen._m}")
     if not validator._closed:  # open validators learn entities as they come: take the old
         validator._entities = EntityRows(old_ids.to_pylist())
-        seen._lateness = np.empty(0, np.int64)
-        seen._newest = np.empty(0, np.int64)
+        seen.clear_entities()
         validator._register(validator._entities.ids)
     to_new = pc.fill_null(pc.index_in(old_ids, value_set=validator._entities.ids), -1)
     to_new = to_new.to_numpy(zero_copy_only=False).astype(np.int64)
@@ -65,10 +64,6 @@ def restore_validator(validator: Validator, data: bytes) -> None:
         src = (old_rows[:, None] * m + np.arange(m)).ravel()
         dst = (to_new[old_rows][:, None] * m + np.arange(m)).ravel()
         fresh[dst] = newest[src]
-    seen._newest = fresh
     row_of_key = to_new[keys_s // m] if keys_s.size else np.empty(0, np.int64)
     live = row_of_key >= 0
-    seen._key_s = [row_of_key[live] * m + keys_s[live] % m]
-    seen._key_t = [keys_t[live]]
-    seen._n_keys = int(live.sum())
-    seen._prune_at = max(2 * seen._n_keys, seen._prune_min)
+    seen.load(fresh, row_of_key[live] * m + keys_s[live] % m, keys_t[live])

@@ -112,3 +112,8 @@ def test_a_restored_validator_still_knows_what_it_accepted():
         result = after.validate(batch([("E2", 20), ("E1", 1), ("E1", 21)]))
         reasons = result.rejects.column("reason").to_pylist()
         assert sorted(reasons) == ["duplicate", "too_late"] and result.valid.num_rows == 1
+    # a batch in time order is judged against the restored memory too
+    after = Validator()
+    restore_validator(after, snapshot_validator(before))
+    result = after.validate(batch([("E1", 1), ("E2", 20)]))
+    assert sorted(result.rejects.column("reason").to_pylist()) == ["duplicate", "too_late"]
