@@ -210,7 +210,6 @@ class ElectricityDetector:
         rows, new_rows = self.state.rows_in(batch["entity_id"], mask)
         if new_rows.size:
             self._register(new_rows)
-        rows = rows[mask]
         ts = batch["ts"].cast(pa.int64()).to_numpy()[mask]
         values = batch["value"].to_numpy()[mask].astype(np.float32)
         late = self.grid.add(rows, ts, values, len(self.state))

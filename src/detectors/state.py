@@ -105,14 +105,14 @@ class EntityState:
         return rows, np.arange(before, len(self.index), dtype=np.int64)
 
     def rows_in(
-        self, column: pa.ChunkedArray | pa.Array, mask: np.ndarray
+        self, column: pa.ChunkedArray | pa.Array, mask: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Row of each reading of an ``entity_id`` column, and the rows that were new.
+        """Row of each (``mask``ed) reading of an ``entity_id`` column, and the new rows.
 
-        Entities met for the first time among the ``mask``ed readings are added; rows of
-        readings outside the mask may be -1. The column is dictionary-encoded (the reading
-        schema): ids are looked up once per dictionary, and the rows found are kept for
-        the next batch, which usually carries the same dictionary (the validator's).
+        Entities met for the first time are added. The column is dictionary-encoded (the
+        reading schema): ids are looked up once per dictionary, and the rows found are
+        kept for the next batch, which usually carries the same dictionary (the
+        validator's), so a batch costs one gather through its codes.
         """
         before = len(self.index)
         chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
@@ -121,17 +121,18 @@ class EntityState:
             if not pa.types.is_dictionary(chunk.type):
                 chunk = pc.dictionary_encode(chunk)
             codes = chunk.indices.to_numpy(zero_copy_only=False)
+            if mask is not None:
+                codes = codes[mask[start : start + len(chunk)]]
+            start += len(chunk)
             table = self._rows_of_dictionary(chunk.dictionary)
             rows = table[codes]
-            wanted = mask[start : start + len(chunk)]
-            missing = wanted & (rows < 0)
+            missing = rows < 0
             if missing.any():
                 new = np.flatnonzero(np.bincount(codes[missing], minlength=len(table)))
                 added, _ = self.rows_for(chunk.dictionary.take(pa.array(new)).to_pylist())
                 table[new] = added
                 rows = table[codes]
             parts.append(rows)
-            start += len(chunk)
         rows = parts[0] if len(parts) == 1 else np.concatenate(parts or [np.empty(0, np.int64)])
         return rows, np.arange(before, len(self.index), dtype=np.int64)
 

@@ -112,8 +112,7 @@ class StationDetector:
             part = only_metric(batch, s.metric)
             if part.num_rows == 0:
                 continue
-            everything = np.ones(part.num_rows, dtype=bool)
-            rows, new_rows = self.state.rows_in(part["entity_id"], everything)
+            rows, new_rows = self.state.rows_in(part["entity_id"])
             if new_rows.size:
                 self._register(new_rows)
             ts = part["ts"].cast(pa.int64()).to_numpy()
