@@ -511,24 +511,11 @@ class ElectricityDetector:
             if "recovery_slots" in p
             else np.full(n, NIGHT_RECOVERY_SLOTS, dtype=np.int64)
         )
-        flagged = cond.mask if exempt is None else cond.mask & ~exempt
-        ev = self.trackers[rule].step(
-            self.state,
-            flagged,
-            blk.valid,
-            blk.values,
-            blk.first,
-            p["min_run_slots"][:n],
-            recovery,
-            candidates=cond.rows,
-        )
-        out = self._detections(rule, ev, blk)
-        held = None if exempt is None else cond.mask & exempt
-        tracker = self.exempt_trackers[rule]
-        if (held is not None and held.any()) or tracker.pending(self.state).any():
-            ev = tracker.step(
+
+        def track(tracker: EpisodeTracker, mask: np.ndarray) -> EpisodeEvents:
+            return tracker.step(
                 self.state,
-                np.zeros_like(cond.mask) if held is None else held,
+                mask,
                 blk.valid,
                 blk.values,
                 blk.first,
@@ -536,6 +523,13 @@ class ElectricityDetector:
                 recovery,
                 candidates=cond.rows,
             )
+
+        ev = track(self.trackers[rule], cond.mask if exempt is None else cond.mask & ~exempt)
+        out = self._detections(rule, ev, blk)
+        held = None if exempt is None else cond.mask & exempt
+        tracker = self.exempt_trackers[rule]
+        if (held is not None and held.any()) or tracker.pending(self.state).any():
+            ev = track(tracker, np.zeros_like(cond.mask) if held is None else held)
             at = ev.open_at - blk.first
             by = [str(exempt_ids[int(r)][t]) for r, t in zip(ev.open_rows, at, strict=True)]
             out.extend(self._detections(rule, ev, blk, suppressed_by=by))
