@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from dianyan.alerts_cli import DEFAULT_DB, print_stored_alerts
@@ -101,9 +100,7 @@ def run_command(args: argparse.Namespace) -> int:
             alerts = store.list_alerts()
             print_stored_alerts(alerts, args.db, sys.stdout)
         if args.serve:
-            print("dianyan: serving; Ctrl-C to stop")
-            while True:
-                time.sleep(3600)
+            server.keep_serving()
     except KeyboardInterrupt:
         pass
     finally:

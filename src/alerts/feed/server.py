@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -25,6 +26,12 @@ class RunningServer:
         future.result(timeout=30)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=30)
+
+    def keep_serving(self) -> None:
+        """Block until Ctrl-C (the KeyboardInterrupt reaches the caller, who stops it)."""
+        print("dianyan: serving; Ctrl-C to stop", flush=True)
+        while True:
+            time.sleep(3600)
 
     def __enter__(self) -> RunningServer:
         return self

@@ -50,9 +50,7 @@ def run_with_embedded_broker(args: argparse.Namespace, path: str, registry: str 
                 alerts = store.list_alerts()
             print_stored_alerts(alerts, args.db, sys.stdout)
             if args.serve:
-                print("dianyan: serving; Ctrl-C to stop")
-                while True:
-                    time.sleep(3600)
+                server.keep_serving()
         except KeyboardInterrupt:
             pass
         finally:
