@@ -63,8 +63,10 @@ class ReadingWriter:
         self._ids = pa.array(entity_ids, pa.string())
         self._n = entity_ids.size
         self._metrics = pa.array(METRIC_NAMES, pa.string())
+        # LZ4 decodes about a third faster than zstd for 11 % more bytes: the file exists
+        # to be replayed, so its read is on the replay's hot path
         self._writer = pq.ParquetWriter(
-            path, READING_SCHEMA, compression="zstd", use_byte_stream_split=["value"]
+            path, READING_SCHEMA, compression="lz4", use_byte_stream_split=["value"]
         )
         self.rows_by_metric = np.zeros(len(METRIC_NAMES), dtype=np.int64)
         self.row_groups = 0
