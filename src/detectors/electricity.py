@@ -301,7 +301,7 @@ class ElectricityDetector:
         for dt in day_types:
             centre = self.state["centre"][rows, dt]  # rows x slot
             unknown = np.isnan(centre)
-            top = np.where(unknown, -np.inf, centre)
+            top = np.fmax(centre, -np.inf)  # NaN -> -inf, in one pass
             top.partition(-PRODUCTION_TOP_SLOTS, axis=1)
             with np.errstate(invalid="ignore"):
                 level = top[:, -PRODUCTION_TOP_SLOTS:].mean(axis=1)
