@@ -3,7 +3,9 @@
 For each (day type, slot) the baseline keeps the entity's last ``history_days`` values of
 that slot on days of that type, and summarises them as a median (centre) and a scaled
 median absolute deviation (spread). Whole days are pushed at once for every entity of a
-batch: the update is a sort along the short history axis, never a loop per reading.
+batch: the update is a sort along the short history axis, never a loop per reading. Only
+the centre is kept; the spread, which the rules read for a few entries only, is computed
+from the history when asked.
 
 Values that must not teach the baseline what normal is (flagged slots, suspended or
 exempted periods) arrive as NaN and are ignored. A (day type, slot) whose history holds
@@ -11,6 +13,8 @@ fewer than ``min_history_days`` values has no centre: the baseline is "not ready
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -30,11 +34,11 @@ def baseline_columns(history_days: int) -> dict[str, Column]:
         "hist_pos": Column((DAY_TYPES,), "int16", 0),
         "hist_level": Column((DAY_TYPES, history_days), "float32", nan),
         "centre": Column((DAY_TYPES, SLOTS_PER_DAY), "float32", nan),
-        "spread": Column((DAY_TYPES, SLOTS_PER_DAY), "float32", nan),
     }
 
 
-def _network(size: int) -> list[tuple[int, int]]:
+@functools.cache
+def _network(size: int) -> tuple[tuple[int, int], ...]:
     """Compare-exchange pairs of Batcher's odd-even merge sort for ``size`` inputs.
 
     Built for the next power of two; pairs touching the padding (which would hold +inf,
@@ -53,7 +57,7 @@ def _network(size: int) -> list[tuple[int, int]]:
                         pairs.append((a, b))
             k //= 2
         p *= 2
-    return pairs
+    return tuple(pairs)
 
 
 #: Entries (rows x slots) summarised at a time: the columns of a piece and the network's
@@ -61,16 +65,46 @@ def _network(size: int) -> list[tuple[int, int]]:
 PIECE_ENTRIES = 1 << 15
 
 
-def _sort_columns(cols: list[np.ndarray], spare: np.ndarray) -> np.ndarray:
+@functools.cache
+def _pruned(size: int, middle: int) -> tuple[tuple[int, int, bool, bool], ...]:
+    """The compare-exchanges of ``_network(size)`` that the outputs ``middle``,
+    ``size - 1 - middle`` and ``size - 1`` (the largest) depend on, with which of their
+    two results (minimum, maximum) is needed. Those outputs come out as a full sort's."""
+    needed = {middle, size - 1 - middle, size - 1}
+    pruned = []
+    for a, b in reversed(_network(size)):
+        low, high = a in needed, b in needed
+        if low or high:
+            pruned.append((a, b, low, high))
+            needed |= {a, b}
+    return tuple(pruned[::-1])
+
+
+def _sort_columns(
+    cols: list[np.ndarray], spare: np.ndarray, middle: int | None = None
+) -> np.ndarray:
     """Sort element-wise across equally shaped arrays, in place; returns the spare buffer.
 
     The list is permuted (a compare-exchange writes its minimum into the spare buffer and
-    hands the old buffer back as the next spare), so no array is allocated.
+    hands the old buffer back as the next spare), so no array is allocated. With
+    ``middle``, only the columns ``middle``, ``len - 1 - middle`` and the last one end up
+    sorted (see :func:`_pruned`); the others hold leftovers.
     """
-    for a, b in _network(len(cols)):
-        np.minimum(cols[a], cols[b], out=spare)
-        np.maximum(cols[a], cols[b], out=cols[b])
-        cols[a], spare = spare, cols[a]
+    if middle is None:
+        for a, b in _network(len(cols)):
+            np.minimum(cols[a], cols[b], out=spare)
+            np.maximum(cols[a], cols[b], out=cols[b])
+            cols[a], spare = spare, cols[a]
+        return spare
+    for a, b, low, high in _pruned(len(cols), middle):
+        if low and high:
+            np.minimum(cols[a], cols[b], out=spare)
+            np.maximum(cols[a], cols[b], out=cols[b])
+            cols[a], spare = spare, cols[a]
+        elif low:
+            np.minimum(cols[a], cols[b], out=cols[a])
+        else:
+            np.maximum(cols[a], cols[b], out=cols[b])
     return spare
 
 
@@ -137,22 +171,37 @@ def _mad_of_full(cols: list[np.ndarray], med: np.ndarray, out: np.ndarray) -> No
 
 
 def _summarise_piece(
-    cols: list[np.ndarray], min_count: int, spare: np.ndarray, med: np.ndarray, mad: np.ndarray
+    cols: list[np.ndarray],
+    min_count: int,
+    spare: np.ndarray,
+    med: np.ndarray,
+    mad: np.ndarray | None,
+    src: np.ndarray,
+    present: np.ndarray,
 ) -> None:
-    """Median and MAD of one piece whose columns hold +inf where a value is missing."""
-    spare = _sort_columns(cols, spare)
+    """Median (and MAD) of one piece whose columns hold +inf where a value is missing.
+
+    ``cols`` are the ``present`` columns of ``src`` (rows x K x slots). Without ``mad``, the
+    network computes only the middle values and the largest one; the few entries that miss
+    a value are taken again from ``src`` and sorted on their own.
+    """
     k = len(cols)
+    spare = _sort_columns(cols, spare, None if mad is not None else (k - 1) // 2)
     np.add(cols[(k - 1) // 2], cols[k // 2], out=med)
     med *= 0.5
     # entries missing a value have +inf last; only those need the per-count treatment
     short = np.flatnonzero(cols[-1] == np.inf)
     if short.size:
-        part = [c[short] for c in cols]
+        at, slot = np.divmod(short, src.shape[2])
+        part = list(np.fmin(src[at, :, slot][:, present].T, np.inf))
+        _sort_columns(part, np.empty_like(part[0]))
         count = np.zeros(short.size, dtype=np.int16)
         for c in part:
             count += c < np.inf
         part_med = _median_of_sorted(part, count, min_count)
         med[short] = part_med
+    if mad is None:
+        return
     _mad_of_full(cols, med, mad)
     if short.size:
         dev = [np.abs(np.subtract(c, part_med, out=c), out=c) for c in part]
@@ -172,17 +221,34 @@ def robust_centre_spread(
     instead of a sort per (row, slot)), piece by piece so the work stays in cache. Where
     every column holds a value, the MAD merges two sorted runs of deviations instead of
     sorting them again; the few entries with missing values take the general path.
+
+    Each entry's result depends on its own values only, not on the other entries
+    summarised with it: the MAD of a few entries can be computed when it is needed.
     """
+    med, mad = _summarise(history, min_count, rows, with_mad=True)
+    assert mad is not None
+    return med, mad
+
+
+def robust_centre(
+    history: np.ndarray, min_count: int, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """The median of :func:`robust_centre_spread` alone (the same values), at less cost."""
+    return _summarise(history, min_count, rows, with_mad=False)[0]
+
+
+def _summarise(
+    history: np.ndarray, min_count: int, rows: np.ndarray | None, with_mad: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
     n = history.shape[0] if rows is None else rows.size
     k, s = history.shape[1], history.shape[2]
     if n == 0 or k < min_count:
-        return np.full((n, s), np.nan, dtype=history.dtype), np.full(
-            (n, s), np.nan, dtype=history.dtype
-        )
+        nan = np.full((n, s), np.nan, dtype=history.dtype)
+        return nan, nan.copy() if with_mad else None
     med = np.empty((n, s), dtype=history.dtype)
-    mad = np.empty((n, s), dtype=history.dtype)
+    mad = np.empty((n, s), dtype=history.dtype) if with_mad else None
     step = max(1, PIECE_ENTRIES // max(s, 1))
-    buf = np.empty((k + 1, step * s), dtype=history.dtype)
+    buf = np.empty((k + 1, min(step, n) * s), dtype=history.dtype)
     inf = history.dtype.type(np.inf)
     for r0 in range(0, n, step):
         r1 = min(n, r0 + step)
@@ -193,11 +259,17 @@ def robust_centre_spread(
         present = np.flatnonzero(buf[:k, :m].min(axis=1) < inf)  # columns with any value
         if present.size < min_count:
             med[r0:r1] = np.nan  # no entry of this piece is ready
-            mad[r0:r1] = np.nan
+            if mad is not None:
+                mad[r0:r1] = np.nan
             continue
-        cols = [buf[j, :m] for j in present]
         _summarise_piece(
-            cols, min_count, buf[k, :m], med[r0:r1].reshape(-1), mad[r0:r1].reshape(-1)
+            [buf[j, :m] for j in present],
+            min_count,
+            buf[k, :m],
+            med[r0:r1].reshape(-1),
+            None if mad is None else mad[r0:r1].reshape(-1),
+            src,
+            present,
         )
     return med, mad
 
@@ -259,15 +331,37 @@ class SeasonalBaseline:
         return rows
 
     def refresh(self, state: EntityState, rows: np.ndarray, day_type: int) -> None:
+        """The centre of ``rows`` after their history of ``day_type`` changed."""
         n = len(state)
         everyone = rows.size == n and n > 0 and rows[0] == 0 and rows[-1] == n - 1
         history = state["hist"][:, day_type]
-        centre, mad = robust_centre_spread(
+        state["centre"][rows, day_type] = robust_centre(
             history[:n] if everyone else history, self.min_history_days, None if everyone else rows
         )
-        state["centre"][rows, day_type] = centre
+
+    def spread(
+        self, state: EntityState, rows: np.ndarray, day_type: int, slots: np.ndarray
+    ) -> np.ndarray:
+        """1.4826 MAD of each entry (``rows[i]``, ``slots[i]``); NaN where not ready.
+
+        Computed from the history when asked: the rules need it for a few entries only
+        (surge candidates, detections), and the history changes only in :meth:`push_day`.
+        """
+        history = state["hist"][rows, day_type, :, slots]
+        _, mad = robust_centre_spread(history[:, :, None], self.min_history_days)
         mad *= MAD_TO_SIGMA
-        state["spread"][rows, day_type] = mad
+        return mad[:, 0]
+
+    def spread_of_rows(
+        self, state: EntityState, rows: np.ndarray, day_types: list[int]
+    ) -> np.ndarray:
+        """:meth:`spread` of every slot of ``rows`` on days of ``day_types``, one day after
+        the other (rows x (day types x slots)), in one go."""
+        history = state["hist"][rows][:, day_types]  # rows x types x K x slots
+        history = history.transpose(0, 2, 1, 3).reshape(rows.size, self.history_days, -1)
+        _, mad = robust_centre_spread(history, self.min_history_days)
+        mad *= MAD_TO_SIGMA
+        return mad
 
     def ready(self, state: EntityState, rows: np.ndarray | slice, day_type: int) -> np.ndarray:
         return state["hist_days"][rows, day_type] >= self.min_history_days

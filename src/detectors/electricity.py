@@ -301,7 +301,7 @@ class ElectricityDetector:
         for dt in day_types:
             centre = self.state["centre"][rows, dt]  # rows x slot
             unknown = np.isnan(centre)
-            top = np.where(unknown, -np.inf, centre)
+            top = np.fmax(centre, -np.inf)  # NaN -> -inf, in one pass
             top.partition(-PRODUCTION_TOP_SLOTS, axis=1)
             with np.errstate(invalid="ignore"):
                 level = top[:, -PRODUCTION_TOP_SLOTS:].mean(axis=1)
@@ -434,24 +434,24 @@ class ElectricityDetector:
         mask = applies[:, None] & window & ~suspended & (blk.values > level[:, None])
         return _Cond(mask, _rows_with(mask))
 
-    def _surge_ref(
-        self, rows: np.ndarray | slice, sod: np.ndarray | slice
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Same-slot baseline and spread; on rest days never below the workday level.
+    def _surge_ref(self, rows: np.ndarray, sod: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Baseline and spread of the entries (``rows``, ``sod``); on rest days never below
+        the workday level.
 
         A rest day is judged only once the rest-day baseline is ready: judged by the workday
         baseline alone, a plant busier at weekends would be flagged every weekend, and its
         flagged weekends would never be learnt.
         """
         ref = self._surge_centre(rows, sod)
-        spread = self.state["spread"][rows, self.day_type][:, sod]
+        spread = self.baseline.spread(self.state, rows, self.day_type, sod)
         return ref, self._surge_spread(ref, spread)
 
     def _surge_centre(self, rows: np.ndarray | slice, sod: np.ndarray | slice) -> np.ndarray:
+        """The centre at ``[rows, sod]`` (numpy indexing: paired arrays or a block)."""
         st, dt = self.state, self.day_type
-        ref = st["centre"][rows, dt][:, sod]
+        ref = st["centre"][:, dt][rows, sod]
         if dt == 1 or self.holiday:
-            workday = st["centre"][rows, 0][:, sod]
+            workday = st["centre"][:, 0][rows, sod]
             ref = np.where(np.isnan(ref), ref, np.fmax(ref, workday))
         return ref
 
@@ -471,7 +471,9 @@ class ElectricityDetector:
         if r.size:
             v, ref = blk.values[r, t], ref[r, t]
             day_slot = t + blk.day.start
-            spread = self._surge_spread(ref, self.state["spread"][r, self.day_type, day_slot])
+            spread = self._surge_spread(
+                ref, self.baseline.spread(self.state, r, self.day_type, day_slot)
+            )
             with np.errstate(invalid="ignore"):
                 z = (v - ref) / spread
                 hit = (
@@ -547,10 +549,15 @@ class ElectricityDetector:
             means = np.concatenate([means, ev.close_mean])
         if rows.size == 0:
             return []
+        if rule == "usage_surge":  # every surge's baseline at once (the spread is computed)
+            ref, spread = self._surge_ref(rows, lasts % SLOTS_PER_DAY)
+            usual = list(zip(ref.tolist(), spread.tolist(), strict=True))
+        else:
+            usual = [(np.nan, np.nan)] * rows.size
         described = [
-            self._describe(rule, row, start, last, mean)
-            for row, start, last, mean in zip(
-                rows.tolist(), starts.tolist(), lasts.tolist(), means.tolist(), strict=True
+            self._describe(rule, row, start, last, mean, usual[i])
+            for i, (row, start, last, mean) in enumerate(
+                zip(rows.tolist(), starts.tolist(), lasts.tolist(), means.tolist(), strict=True)
             )
         ]
         evidence = self._evidence(rows, lasts, [d[4] for d in described])
@@ -572,9 +579,12 @@ class ElectricityDetector:
         ]
 
     def _describe(
-        self, rule: str, row: int, start: int, last: int, mean: float
+        self, rule: str, row: int, start: int, last: int, mean: float, surge: tuple[float, float]
     ) -> tuple[float, float, float, str, float]:
-        """Observed, baseline, score, explanation and the threshold line it crossed."""
+        """Observed, baseline, score, explanation and the threshold line it crossed.
+
+        ``surge`` is the baseline and spread a usage surge was judged by (else unused).
+        """
         slots = last - start + 1
         prod = float(self.state["prod_level"][row])
         if rule == "suspended_operation":
@@ -582,7 +592,7 @@ class ElectricityDetector:
         if rule == "night_production":
             return self._describe_night(row, mean, slots, prod)
         if rule == "usage_surge":
-            return self._describe_surge(np.array([row]), last, mean, slots)
+            return self._describe_surge(row, *surge, mean, slots)
         raise KeyError(rule)
 
     def _describe_suspended(self, rows: np.ndarray, mean: float, slots: int, prod: float):
@@ -596,11 +606,9 @@ class ElectricityDetector:
         text = explain.night_production(mean, prod, str(window).replace("-", "–"), slots)
         return mean, prod, mean / prod, text, float(p["production_fraction"][row]) * prod
 
-    def _describe_surge(self, rows: np.ndarray, last: int, mean: float, slots: int):
-        ref, spread = self._surge_ref(rows, np.array([last % SLOTS_PER_DAY]))
-        r, s = float(ref[0, 0]), float(spread[0, 0])
+    def _describe_surge(self, row: int, r: float, s: float, mean: float, slots: int):
         z = (mean - r) / s
-        p, row = self.params["usage_surge"], int(rows[0])
+        p = self.params["usage_surge"]
         # a reading is a surge above all three of these levels
         line = max(r + p["z"][row] * s, p["min_ratio"][row] * r, r + p["min_excess_kwh"][row])
         return mean, r, z, explain.usage_surge(mean, r, z, slots), float(line)
@@ -649,7 +657,7 @@ class ElectricityDetector:
         prev, cur = self.prev_day_type, self.day_type
         values = np.concatenate([st["prev_day"][rows], st["cur_day"][rows]], axis=1)
         centre = np.concatenate([st["centre"][rows, prev], st["centre"][rows, cur]], axis=1)
-        spread = np.concatenate([st["spread"][rows, prev], st["spread"][rows, cur]], axis=1)
+        spread = self.baseline.spread_of_rows(st, rows, [prev, cur])
         # the usual band: median +/- one robust standard deviation (1.4826 MAD)
         series = np.stack(
             [values, centre, np.maximum(centre - spread, 0.0), centre + spread], axis=1
