@@ -103,18 +103,19 @@ class SeenReadings:
         n = len(ts)
         if n > MAX_CHECK_ROWS:
             raise ValueError(f"check at most {MAX_CHECK_ROWS} rows at a time, got {n}")
-        series = entity * self._m + metric
-        dt = np.diff(ts)
-        if n and ts[0] > self._newest_all and (dt >= 0).all():
+        series = entity * self._m + metric  # int32 when the codes are: cheaper passes
+        if n and ts[0] > self._newest_all and bool((ts[1:] >= ts[:-1]).all()):
             # In time order and newer than anything accepted (the next batch of an ordered
             # stream): nothing is late or repeats a kept key, only rows of this batch.
-            dup = _repeated_keys(entity, series, ts, dt)
+            dup = _repeated_in_time_order(entity, series, ts)
             if dup is None:
-                self._accept(series, ts, entity)
+                self._accept(series, ts, entity, in_time_order=True)
                 return np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), None
             keep = ~dup
-            self._accept(series[keep], ts[keep], entity[keep])
+            self._accept(series[keep], ts[keep], entity[keep], in_time_order=True)
             return np.zeros(n, dtype=bool), dup, None
+        series = series.astype(np.int64, copy=False)  # keys below shift series left
+        dt = np.diff(ts)
         allowed = self._allowed(entity)
         held_newest = self._newest[series]
         repeats: np.ndarray | None = None  # rows repeating an earlier row, when known
@@ -146,17 +147,21 @@ class SeenReadings:
         self._accept(s, t, e)
         return late, duplicate, newest_before if rows is not None else None
 
-    def _accept(self, series: np.ndarray, ts: np.ndarray, entity: np.ndarray) -> None:
+    def _accept(
+        self, series: np.ndarray, ts: np.ndarray, entity: np.ndarray, in_time_order: bool = False
+    ) -> None:
         if not len(ts):
             return
         np.maximum.at(self._newest, series, ts)
-        self._newest_all = max(self._newest_all, int(ts.max()))
+        self._newest_all = max(self._newest_all, int(ts[-1] if in_time_order else ts.max()))
         # Keys already behind their series' horizon are never needed: a batch spanning
         # more than the lateness keeps only its recent end.
-        live = ts >= self._newest[series] - self._allowed(entity)
+        horizon = self._newest[series]
+        horizon -= self._allowed(entity)
+        live = ts >= horizon
         if not live.all():
             series, ts = series[live], ts[live]
-        self._key_s.append(series)
+        self._key_s.append(series.astype(np.int64, copy=False))
         self._key_t.append(ts)
         self._n_keys += len(ts)
         if self._n_keys > self._prune_at:
@@ -260,6 +265,17 @@ def _dense(k: np.ndarray, span: int) -> np.ndarray:
     present = np.zeros(span + 1, dtype=bool)
     present[k] = True
     return (np.cumsum(present) - 1)[k]
+
+
+def _repeated_in_time_order(
+    entity: np.ndarray, series: np.ndarray, ts: np.ndarray
+) -> np.ndarray | None:
+    """:func:`_repeated_keys` of rows in time order. The usual case, each time's rows by
+    series, is recognized from where the series does not go up: only time steps there."""
+    back = np.flatnonzero(series[1:] <= series[:-1])
+    if (ts[back + 1] > ts[back]).all():
+        return None
+    return _repeated_keys(entity, series.astype(np.int64, copy=False), ts, np.diff(ts))
 
 
 def _repeated_keys(

@@ -128,8 +128,7 @@ class Validator:
         value, value_missing, value_bad = coerce.numbers(cols.get("value"), n)
 
         entity_rows = self._entity_rows(entity)
-        metric_of_value = pc.fill_null(pc.index_in(metric.values, value_set=_METRIC_VALUES), -1)
-        metric_code = _gather(metric_of_value.to_numpy(zero_copy_only=False), metric.codes)
+        metric_code, present = _metric_codes(metric)
         metric_known = n == 0 or metric_code.min() >= 0
         m = metric_code if metric_known else np.maximum(metric_code, 0)
         entity_known = n == 0 or entity_rows.min() >= 0
@@ -152,7 +151,7 @@ class Validator:
             _mark(codes, (ts < EARLIEST_MS) | (ts > latest), Reason.ABSURD_TIMESTAMP)
         _mark(codes, value_bad, Reason.UNPARSABLE_NUMBER)
         if n:
-            self._check_values(codes, value, m, metric_of_value)
+            self._check_values(codes, value, m, present)
 
         newest_before = self._check_order(codes, entity_rows, m, ts)
         rejected = np.flatnonzero(codes)
@@ -175,11 +174,14 @@ class Validator:
 
     @staticmethod
     def _check_values(
-        codes: np.ndarray, value: np.ndarray, m: np.ndarray, metric_of_value: pa.Array
+        codes: np.ndarray, value: np.ndarray, m: np.ndarray, present: np.ndarray
     ) -> None:
-        """not_finite, negative_energy, out_of_range; whole-batch bounds first (cheap)."""
+        """not_finite, negative_energy, out_of_range; whole-batch bounds first (cheap).
+
+        ``present``: catalogue codes that include every row's (-1 for unknown).
+        """
         low, high = value.min(), value.max()  # NaN if any value is NaN
-        used = np.unique(metric_of_value.to_numpy(zero_copy_only=False))
+        used = np.unique(present)
         used = used[used >= 0]
         if not used.size:
             return  # every row already rejected as unknown_metric
@@ -192,14 +194,14 @@ class Validator:
             _mark(codes, ~np.isfinite(value), Reason.NOT_FINITE)
         if not finite or low < 0:
             _mark(codes, _ENERGY[m] & (value < 0), Reason.NEGATIVE_ENERGY)
-        # only the side the batch's range may cross (NaN compares false on both)
-        if low_ok:
-            outside = value > _MAXIMUM[m]
-        elif high_ok:
-            outside = value < _MINIMUM[m]
-        else:
-            outside = (value < _MINIMUM[m]) | (value > _MAXIMUM[m])
-        _mark(codes, outside, Reason.OUT_OF_RANGE)
+        # Only the side the batch's range may cross, and there only the rows beyond what
+        # every metric present allows are looked up per metric (NaN compares false).
+        if not high_ok:
+            rows = np.flatnonzero(value > _MAXIMUM[used].min())
+            _mark_rows(codes, rows[value[rows] > _MAXIMUM[m[rows]]], Reason.OUT_OF_RANGE)
+        if not low_ok:
+            rows = np.flatnonzero(value < _MINIMUM[used].max())
+            _mark_rows(codes, rows[value[rows] < _MINIMUM[m[rows]]], Reason.OUT_OF_RANGE)
 
     def _entity_rows(self, entity: coerce.TextCodes) -> np.ndarray:
         rows_of_value, added = self._entities.rows(entity.values, add=not self._closed)
@@ -285,6 +287,11 @@ def _mark(codes: np.ndarray, mask: np.ndarray | None, reason: Reason) -> None:
     codes[mask & (codes == 0)] = _CODE[reason]
 
 
+def _mark_rows(codes: np.ndarray, rows: np.ndarray, reason: Reason) -> None:
+    """:func:`_mark` for flagged rows given by number."""
+    codes[rows[codes[rows] == 0]] = _CODE[reason]
+
+
 def _any(*masks: np.ndarray | None) -> np.ndarray | None:
     present = [m for m in masks if m is not None]
     if not present:
@@ -296,14 +303,39 @@ def _any(*masks: np.ndarray | None) -> np.ndarray | None:
 
 
 def _gather(per_value: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """Per-row lookup through dictionary codes; code -1 gives -1."""
-    table = np.append(per_value.astype(np.int64, copy=False), -1)
+    """Per-row lookup through dictionary codes; code -1 gives -1.
+
+    int32 like the codes: half the memory traffic of int64 in every later pass, and the
+    valid table's dictionary indices without a conversion.
+    """
+    table = np.empty(len(per_value) + 1, np.int32)
+    table[:-1] = per_value
+    table[-1] = -1
     return table[codes]
 
 
+def _metric_codes(metric: coerce.TextCodes) -> tuple[np.ndarray, np.ndarray]:
+    """Catalogue code per row (-1: unknown or missing), and the codes rows may have.
+
+    Only the dictionary entries from the smallest to the largest code in use count (a
+    file's dictionary may list metrics no row has). When they are their own catalogue
+    codes (the dictionary starts in catalogue order), the row codes need no lookup.
+    """
+    of_value = pc.fill_null(pc.index_in(metric.values, value_set=_METRIC_VALUES), -1)
+    of_value = of_value.to_numpy(zero_copy_only=False)
+    if not len(metric.codes):
+        return metric.codes, of_value[:0]
+    first, last = max(int(metric.codes.min()), 0), int(metric.codes.max())
+    present = of_value[first : last + 1]
+    if np.array_equal(present, np.arange(first, last + 1)):
+        return metric.codes, present
+    return _gather(of_value, metric.codes), present
+
+
 def _codes(codes: np.ndarray, dictionary: pa.Array) -> pa.DictionaryArray:
+    """Accepted rows' codes (valid indices into ``dictionary``): no bounds check."""
     return pa.DictionaryArray.from_arrays(
-        pa.array(codes.astype(np.int32, copy=False), pa.int32()), dictionary
+        pa.array(codes.astype(np.int32, copy=False), pa.int32()), dictionary, safe=False
     )
 
 

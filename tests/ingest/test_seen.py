@@ -31,12 +31,16 @@ def reference(rows, lateness):
     return out
 
 
-def run(seen, rows, cuts):
-    """Feed rows to the tracker in chunks cut at ``cuts``; (too_late, duplicate) per row."""
+def run(seen, rows, cuts, codes=np.int64):
+    """Feed rows to the tracker in chunks cut at ``cuts``; (too_late, duplicate) per row.
+
+    ``codes``: the dtype of entity rows and metric codes (the validator's are int32).
+    """
     arr = np.array(rows, dtype=np.int64).reshape(-1, 3)
     out = []
     for chunk in np.split(arr, sorted(set(cuts))):
-        late, dup, _ = seen.check(chunk[:, 0], chunk[:, 1], chunk[:, 2])
+        e, m = chunk[:, 0].astype(codes), chunk[:, 1].astype(codes)
+        late, dup, _ = seen.check(e, m, chunk[:, 2])
         out.extend(zip(late.tolist(), dup.tolist(), strict=True))
     return out
 
@@ -77,12 +81,16 @@ def streams(draw):
 
 
 @settings(max_examples=150, deadline=None)
-@given(case=streams(), prune_min=st.sampled_from([1, 8, 1 << 20]))
-def test_agrees_with_row_by_row_reference(case, prune_min):
+@given(
+    case=streams(),
+    prune_min=st.sampled_from([1, 8, 1 << 20]),
+    codes=st.sampled_from([np.int64, np.int32]),
+)
+def test_agrees_with_row_by_row_reference(case, prune_min, codes):
     rows, lateness, cuts = case
     seen = SeenReadings(N_METRICS, prune_min=prune_min)
     seen.add_entities(lateness)
-    assert run(seen, rows, cuts) == reference(rows, lateness)
+    assert run(seen, rows, cuts, codes) == reference(rows, lateness)
 
 
 def test_an_ordered_batch_after_the_newest_still_catches_its_own_repeats_and_the_next_late():

@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dianyan.errors import ConfigError
-from ingest.catalogue import CATALOGUE
+from ingest.catalogue import CATALOGUE, Domain
+from ingest.rawbatch import RawBatch
 from ingest.rejects import Reason
 from ingest.schema import READING_SCHEMA
 from ingest.sources import iter_raw_batches
@@ -249,3 +250,61 @@ def test_batch_size_does_not_change_the_outcome(tmp_path, text, batch_rows):
     key = sorted((r["position"], r["reason"]) for r in whole_rejects)
     assert sorted((r["position"], r["reason"]) for r in split_rejects) == key
     assert whole.num_rows + len(whole_rejects) == text.count("\n") - 1
+
+
+@st.composite
+def metric_dictionaries(draw):
+    """A dictionary-encoded metric column as Parquet gives it: any order, unused entries."""
+    names = draw(st.permutations([*sorted(CATALOGUE), "nope"]))
+    size = draw(st.integers(1, len(names)))
+    codes = draw(st.lists(st.integers(-1, size - 1), min_size=1, max_size=40))
+    values = draw(
+        st.lists(
+            st.sampled_from([0.0, 5.0, -1.0, 150.0, 2e6, 2e10, float("nan"), -200.0]),
+            min_size=len(codes),
+            max_size=len(codes),
+        )
+    )
+    return names[:size], codes, values
+
+
+def expected_reason(name, value):
+    """The value checks row by row, straight from the catalogue."""
+    if name is None:
+        return Reason.MISSING_FIELD
+    if name not in CATALOGUE:
+        return Reason.UNKNOWN_METRIC
+    spec = CATALOGUE[name]
+    if not np.isfinite(value):
+        return Reason.NOT_FINITE
+    if value < 0 and spec.domain is Domain.ELECTRICITY:
+        return Reason.NEGATIVE_ENERGY
+    if not spec.minimum <= value <= spec.maximum:
+        return Reason.OUT_OF_RANGE
+    return None
+
+
+@settings(max_examples=150, deadline=None)
+@given(case=metric_dictionaries())
+def test_metric_dictionary_order_and_unused_entries_do_not_change_the_checks(case):
+    names, codes, values = case
+    n = len(codes)
+    mask = np.array([c < 0 for c in codes])
+    metric = pa.DictionaryArray.from_arrays(
+        pa.array([max(c, 0) for c in codes], pa.int32(), mask=mask), pa.array(names)
+    )
+    raw = RawBatch(
+        {
+            "entity_id": pa.array([f"E{i}" for i in range(n)]),
+            "metric": metric,
+            "ts": pa.array(np.full(n, NOW_MS - 3_600_000), pa.timestamp("ms", "UTC")),
+            "value": pa.array(values, pa.float64()),
+        },
+        "case",
+        np.arange(n, dtype=np.int64),
+    )
+    result = Validator(now_ms=lambda: NOW_MS).validate(raw)
+    got = {r["position"]: Reason(r["reason"]) for r in result.rejects.to_pylist()}
+    for i, (c, v) in enumerate(zip(codes, values, strict=True)):
+        assert got.get(i) == expected_reason(names[c] if c >= 0 else None, v), i
+    assert result.valid.num_rows == n - len(got)
