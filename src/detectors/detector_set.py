@@ -8,7 +8,7 @@ score) means adding a factory to ``DETECTORS``.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from typing import Protocol
 
 import numpy as np
@@ -20,12 +20,15 @@ from detectors.electricity import ElectricityDetector, StepResult
 from detectors.state import StateMismatchError
 from detectors.stations import GasDetector, WaterDetector
 from detectors.thresholds import Thresholds
+from ingest.schema import metrics_in
 
 
 class Detector(Protocol):
     """What a runtime needs from a detector."""
 
-    def step(self, batch: pa.Table) -> StepResult: ...
+    def step(self, batch: pa.Table, present: Set[str] | None = None) -> StepResult:
+        """``present``: the metrics in ``batch`` when the caller knows them."""
+        ...
 
     def flush(self) -> StepResult: ...
 
@@ -65,7 +68,8 @@ class DetectorSet:
         return self.detectors[name]
 
     def step(self, batch: pa.Table) -> StepResult:
-        return _merge([d.step(batch) for d in self.detectors.values()])
+        present = metrics_in(batch) if batch.num_rows else set()
+        return _merge([d.step(batch, present) for d in self.detectors.values()])
 
     def flush(self) -> StepResult:
         return _merge([d.flush() for d in self.detectors.values()])

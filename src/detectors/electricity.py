@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -202,8 +202,10 @@ class ElectricityDetector:
 
     # -- stream ------------------------------------------------------------------------
 
-    def step(self, batch: pa.Table) -> StepResult:
+    def step(self, batch: pa.Table, present: Set[str] | None = None) -> StepResult:
         """Take a reading batch; return detections of slots that closed."""
+        if present is not None and METRIC not in present:
+            return StepResult(self._drain(flush=False))
         mask = metric_mask(batch, METRIC)
         if not mask.any():
             return StepResult(self._drain(flush=False))

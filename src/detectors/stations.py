@@ -16,6 +16,7 @@ state (per-station columns, the grids, the held-back slot) snapshots to bytes.
 from __future__ import annotations
 
 import io
+from collections.abc import Set
 
 import numpy as np
 import pyarrow as pa
@@ -102,10 +103,11 @@ class StationDetector:
 
     # -- stream ------------------------------------------------------------------------
 
-    def step(self, batch: pa.Table) -> StepResult:
+    def step(self, batch: pa.Table, present: Set[str] | None = None) -> StepResult:
         """Take a reading batch; return detections of the slots that closed."""
         late_parts = []
-        present = metrics_in(batch) if batch.num_rows else set()
+        if present is None:
+            present = metrics_in(batch) if batch.num_rows else set()
         for s in self.domain.sensors:
             if s.metric not in present:
                 continue

@@ -93,8 +93,24 @@ def metric_counts(batch: pa.Table) -> dict[str, int]:
 
 
 def metrics_in(batch: pa.Table) -> set[str]:
-    """The metric names present in ``batch``."""
-    return set(metric_counts(batch))
+    """The metric names present in ``batch``.
+
+    The smallest and largest code present are two passes over the codes; only codes
+    strictly between them need a look of their own (none when they are neighbours).
+    """
+    column = batch["metric"]
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column)
+    present: set[str] = set()
+    for chunk in column.chunks if isinstance(column, pa.ChunkedArray) else [column]:
+        indices = chunk.indices.drop_null() if chunk.null_count else chunk.indices
+        if len(indices) == 0:
+            continue
+        codes = indices.to_numpy(zero_copy_only=False)
+        low, high = int(codes.min()), int(codes.max())
+        used = [low, *(c for c in range(low + 1, high) if (codes == c).any()), high]
+        present.update(chunk.dictionary.take(pa.array(sorted(set(used)))).to_pylist())
+    return present
 
 
 def only_metric(batch: pa.Table, metric: str) -> pa.Table:
