@@ -111,10 +111,8 @@ class EntityState:
             self.arrays[name][before:after] = col.fill
         return rows, np.arange(before, after, dtype=np.int64)
 
-    def rows_in(
-        self, column: pa.ChunkedArray | pa.Array, mask: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Row of each (``mask``ed) reading of an ``entity_id`` column, and the new rows.
+    def rows_in(self, column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """Row of each reading of an ``entity_id`` column, and the new rows.
 
         Entities met for the first time are added. The column is dictionary-encoded (the
         reading schema): ids are looked up once per dictionary, and the rows found are
@@ -123,18 +121,15 @@ class EntityState:
         """
         before = len(self.index)
         chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
-        parts, start = [], 0
+        parts = []
         for chunk in chunks:
             if not pa.types.is_dictionary(chunk.type):
                 chunk = pc.dictionary_encode(chunk)
             codes = chunk.indices.to_numpy(zero_copy_only=False)
-            if mask is not None:
-                codes = codes[mask[start : start + len(chunk)]]
-            start += len(chunk)
             table = self._rows_of_dictionary(chunk.dictionary)
             rows = table[codes]
-            missing = rows < 0
-            if missing.any():
+            if rows.size and rows.min() < 0:  # a min pass, no mask, when all are known
+                missing = rows < 0
                 new = np.flatnonzero(np.bincount(codes[missing], minlength=len(table)))
                 added, _ = self.rows_for(chunk.dictionary.take(pa.array(new)).to_pylist())
                 table[new] = added
