@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from detectors import explain
 from detectors.baseline import DAY_TYPES, SeasonalBaseline, baseline_columns
@@ -209,11 +210,20 @@ class ElectricityDetector:
         mask = metric_mask(batch, METRIC)
         if not mask.any():
             return StepResult(self._drain(flush=False))
-        rows, new_rows = self.state.rows_in(batch["entity_id"], mask)
+        # arrow's filter, column by column, beats numpy's masking of the concatenated chunks
+        keep = None if mask.all() else pa.array(mask)
+        entity, stamps, value = (
+            batch[c] if keep is None else pc.filter(batch[c], keep)
+            for c in ("entity_id", "ts", "value")
+        )
+        rows, new_rows = self.state.rows_in(entity)
         if new_rows.size:
             self._register(new_rows)
-        ts = batch["ts"].cast(pa.int64()).to_numpy()[mask]
-        values = batch["value"].to_numpy()[mask].astype(np.float32)
+        ts = stamps.cast(pa.int64()).to_numpy()
+        # one copy out of the chunks, cast to float32 on the way
+        values = np.concatenate(
+            [c.to_numpy(zero_copy_only=False) for c in value.chunks], dtype=np.float32
+        )
         late = self.grid.add(rows, ts, values, len(self.state))
         detections = self._drain(flush=False)
         late_table = None

@@ -36,9 +36,10 @@ class SlotClock:
     def per_day(self) -> int:
         return 24 * 60 // self.minutes
 
-    def index(self, ts_ms: np.ndarray) -> np.ndarray:
-        """Slot of readings ending at ``ts_ms`` (UTC epoch ms)."""
-        return np.floor_divide(np.asarray(ts_ms, dtype=np.int64) + (CST_OFFSET_MS - 1), self.ms)
+    def index(self, ts_ms: np.ndarray, since: int = 0) -> np.ndarray:
+        """Slot of readings ending at ``ts_ms`` (UTC epoch ms), counted from slot ``since``."""
+        slots = np.asarray(ts_ms, dtype=np.int64) + (CST_OFFSET_MS - 1 - since * self.ms)
+        return np.floor_divide(slots, self.ms, out=slots)
 
     def start_ms(self, slots: np.ndarray | int) -> np.ndarray:
         return np.asarray(slots, dtype=np.int64) * self.ms - CST_OFFSET_MS
@@ -56,12 +57,19 @@ class ClosedBlock:
 
 
 class SlotGrid:
-    """Open-slot buffer with an event-time watermark."""
+    """Open-slot buffer with an event-time watermark.
+
+    The open slots are kept slot-major (slot x entity row): readings come roughly in time
+    order, and in entity order within a time, so a batch lands in a few nearby stretches
+    instead of one row apart each (scattered row-major, every reading touched its own
+    cache line). Closed slots are handed out entity-major (row x slot), as rules use them.
+    """
 
     def __init__(self, lateness_ms: int, clock: SlotClock | None = None) -> None:
         self.lateness_ms = lateness_ms
         self.clock = clock or SlotClock()
         self.open_base = -1  # first slot not handed out yet; -1 before the first reading
+        # (slot - open_base, row); always C-contiguous: only ever cut at the front
         self.open_vals = np.empty((0, 0), dtype=np.float32)
         self.watermark_ms = np.iinfo(np.int64).min
 
@@ -71,34 +79,30 @@ class SlotGrid:
         """Scatter readings; returns the mask of readings whose slot had already closed."""
         if ts_ms.size == 0:
             return np.zeros(0, dtype=bool)
-        slots = self.clock.index(ts_ms)
         t_low, t_high = int(ts_ms.min()), int(ts_ms.max())
         low, high = (int(s) for s in self.clock.index(np.array([t_low, t_high])))
         if self.open_base < 0:
             self.open_base = int(self.clock.index(np.array([t_low - self.lateness_ms]))[0])
         self.watermark_ms = max(self.watermark_ms, t_high)
-        end = max(self.open_base + self.open_vals.shape[1], high + 1)
+        end = max(self.open_base + self.open_vals.shape[0], high + 1)
         self._resize(n_rows, end - self.open_base)
-        if not self.open_vals.flags.c_contiguous:  # the flat scatter below needs one block
-            self.open_vals = np.ascontiguousarray(self.open_vals)
-        width = self.open_vals.shape[1]
+        flat = self.clock.index(ts_ms, since=self.open_base)
         if low >= self.open_base:  # nothing late: one flat scatter, no masking
-            late = np.zeros(slots.size, dtype=bool)
+            late = np.zeros(flat.size, dtype=bool)
         else:
-            late = slots < self.open_base
+            late = flat < 0
             keep = ~late
-            rows, slots, values = rows[keep], slots[keep], values[keep]
-        slots -= self.open_base
-        flat = rows * width
-        flat += slots
+            rows, flat, values = rows[keep], flat[keep], values[keep]
+        flat *= self.open_vals.shape[1]
+        flat += rows
         self.open_vals.reshape(-1)[flat] = values
         return late
 
     def _resize(self, n_rows: int, width: int) -> None:
         old = self.open_vals
-        if old.shape[0] >= n_rows and old.shape[1] >= width:
+        if old.shape[0] >= width and old.shape[1] >= n_rows:
             return
-        new = np.full((max(n_rows, old.shape[0]), max(width, old.shape[1])), np.nan, np.float32)
+        new = np.full((max(width, old.shape[0]), max(n_rows, old.shape[1])), np.nan, np.float32)
         new[: old.shape[0], : old.shape[1]] = old
         self.open_vals = new
 
@@ -118,23 +122,23 @@ class SlotGrid:
         """Hand out every closed slot; they leave the grid."""
         if self.open_base < 0:
             return None
-        until = min(self.closable_until(flush), self.open_base + self.open_vals.shape[1])
+        until = min(self.closable_until(flush), self.open_base + self.open_vals.shape[0])
         k = until - self.open_base
         if k <= 0:
             return None
-        self._resize(n_rows, self.open_vals.shape[1])
-        # views, not copies: readings only ever land in open slots, never in handed-out ones
-        block = ClosedBlock(self.open_base, self.open_vals[:n_rows, :k])
-        self.open_vals = self.open_vals[:, k:]
+        self._resize(n_rows, self.open_vals.shape[0])
+        block = ClosedBlock(self.open_base, np.ascontiguousarray(self.open_vals[:k, :n_rows].T))
+        self.open_vals = self.open_vals[k:]
         self.open_base = until
         return block
 
     def snapshot_arrays(self) -> dict[str, np.ndarray]:
+        """Open slots as (row, slot), the layout snapshots have always had."""
         return {
-            "grid.open_vals": self.open_vals,
+            "grid.open_vals": self.open_vals.T,
             "grid.scalars": np.array([self.open_base, self.watermark_ms], dtype=np.int64),
         }
 
     def restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        self.open_vals = np.array(arrays["grid.open_vals"], dtype=np.float32)
+        self.open_vals = np.array(arrays["grid.open_vals"].T, dtype=np.float32, order="C")
         self.open_base, self.watermark_ms = (int(x) for x in arrays["grid.scalars"])

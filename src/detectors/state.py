@@ -1,9 +1,11 @@
 """Columnar per-entity state: dense arrays indexed by entity row, snapshot-able to bytes.
 
 Rows are assigned in first-seen order and never reused, so a row number is a stable key
-inside one state. Arrays grow by doubling as entities appear. A snapshot records the
-parameters that shaped the arrays (slot size, history length, ...); restoring it under
-other parameters is refused instead of silently reusing state of another shape.
+inside one state. As entities appear, the arrays are reserved for twice the rows in use,
+but a row is written (its columns' fill values) only when an entity takes it: spare rows
+cost address space, not page faults and filling. A snapshot records the parameters that
+shaped the arrays (slot size, history length, ...); restoring it under other parameters is
+refused instead of silently reusing state of another shape.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ class EntityState:
         self.index = EntityIndex()
         self.capacity = 0
         self.arrays: dict[str, np.ndarray] = {}
-        self._allocate(64)
+        self._allocate(64, keep=0)
         self._dictionary_rows: tuple[pa.Array, np.ndarray] | None = None
 
     def __len__(self) -> int:
@@ -86,12 +88,13 @@ class EntityState:
     def __getitem__(self, name: str) -> np.ndarray:
         return self.arrays[name]
 
-    def _allocate(self, capacity: int) -> None:
+    def _allocate(self, capacity: int, keep: int) -> None:
+        """Arrays of ``capacity`` rows holding the first ``keep`` rows; the rest unwritten."""
         for name, col in self.columns.items():
-            new = np.full((capacity, *col.tail), col.fill, dtype=col.dtype)
+            new = np.empty((capacity, *col.tail), dtype=col.dtype)
             old = self.arrays.get(name)
-            if old is not None:
-                new[: old.shape[0]] = old
+            if keep:
+                new[:keep] = old[:keep]
             self.arrays[name] = new
         self.capacity = capacity
 
@@ -99,15 +102,17 @@ class EntityState:
         """Rows of ``ids`` (adding new entities) and the rows that were new."""
         before = len(self.index)
         rows = self.index.add(ids)
-        if len(self.index) > self.capacity:
-            # at least doubling (amortized growth), but a big first batch gets what it needs
-            self._allocate(max(len(self.index), 2 * self.capacity))
-        return rows, np.arange(before, len(self.index), dtype=np.int64)
+        after = len(self.index)
+        if after > self.capacity:
+            # twice what is in use: amortized growth, and a big first batch followed by a
+            # few late-comers is not copied again
+            self._allocate(2 * after, keep=before)
+        for name, col in self.columns.items():
+            self.arrays[name][before:after] = col.fill
+        return rows, np.arange(before, after, dtype=np.int64)
 
-    def rows_in(
-        self, column: pa.ChunkedArray | pa.Array, mask: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Row of each (``mask``ed) reading of an ``entity_id`` column, and the new rows.
+    def rows_in(self, column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """Row of each reading of an ``entity_id`` column, and the new rows.
 
         Entities met for the first time are added. The column is dictionary-encoded (the
         reading schema): ids are looked up once per dictionary, and the rows found are
@@ -116,18 +121,15 @@ class EntityState:
         """
         before = len(self.index)
         chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
-        parts, start = [], 0
+        parts = []
         for chunk in chunks:
             if not pa.types.is_dictionary(chunk.type):
                 chunk = pc.dictionary_encode(chunk)
             codes = chunk.indices.to_numpy(zero_copy_only=False)
-            if mask is not None:
-                codes = codes[mask[start : start + len(chunk)]]
-            start += len(chunk)
             table = self._rows_of_dictionary(chunk.dictionary)
             rows = table[codes]
-            missing = rows < 0
-            if missing.any():
+            if rows.size and rows.min() < 0:  # a min pass, no mask, when all are known
+                missing = rows < 0
                 new = np.flatnonzero(np.bincount(codes[missing], minlength=len(table)))
                 added, _ = self.rows_for(chunk.dictionary.take(pa.array(new)).to_pylist())
                 table[new] = added
@@ -174,6 +176,6 @@ class EntityState:
             self.arrays = {}
             n = len(self.index)
             self.capacity = 0
-            self._allocate(max(64, n))
+            self._allocate(max(64, 2 * n), keep=0)
             for name in self.columns:
                 self.arrays[name][:n] = npz[name]

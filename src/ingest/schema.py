@@ -66,8 +66,9 @@ def metric_counts(batch: pa.Table) -> dict[str, int]:
     """Rows per metric name in ``batch``, counted on the dictionary codes.
 
     The codes present usually span a few neighbouring entries, so after one min/max pass
-    each code in that span is counted with one comparison (``np.bincount`` would first
-    widen every code to 64 bits, several times slower).
+    each code in that span but the last is counted with one comparison, and the last gets
+    the rest: a chunk of one metric needs no comparison at all. (``np.bincount`` would
+    first widen every code to 64 bits, several times slower.)
     """
     column = batch["metric"]
     if not pa.types.is_dictionary(column.type):
@@ -81,12 +82,13 @@ def metric_counts(batch: pa.Table) -> dict[str, int]:
         low, high = int(codes.min()), int(codes.max())
         if high - low < 8:
             used = np.arange(low, high + 1)
-            tally = np.array([np.count_nonzero(codes == c) for c in used])
+            tally = [int(np.count_nonzero(codes == c)) for c in range(low, high)]
+            tally.append(codes.size - sum(tally))
         else:
-            tally = np.bincount(codes, minlength=len(chunk.dictionary))
+            tally = np.bincount(codes, minlength=len(chunk.dictionary)).tolist()
             used = np.arange(len(tally))
         names = chunk.dictionary.take(pa.array(used)).to_pylist()
-        for name, k in zip(names, tally.tolist(), strict=True):
+        for name, k in zip(names, tally, strict=True):
             if k:
                 counts[name] = counts.get(name, 0) + k
     return counts

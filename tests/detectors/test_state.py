@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from factories import (
     Exemption,
@@ -20,7 +21,7 @@ from factories import (
     thresholds,
 )
 
-from detectors.state import StateMismatchError
+from detectors.state import Column, EntityState, StateMismatchError
 from detectors.thresholds import load_thresholds
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "thresholds.yaml"
@@ -102,3 +103,22 @@ def test_state_per_entity_is_at_most_16_kb_with_the_default_config():
     run(det, readings(entities, "2026-03-02", 3, noise=0.0), flush=False)
     assert det.state_bytes_per_entity() <= 16 * 1024
     assert len(det.snapshot()) / len(entities) <= 16 * 1024
+
+
+def test_rows_start_from_their_fill_values_through_growth_and_restore():
+    """Spare rows are left unwritten; a row gets its fill values when an entity takes it."""
+    columns = {"x": Column((2,), "float32", np.float32(np.nan)), "n": Column((), "int64", -1)}
+    st = EntityState(columns, {})
+    st.rows_for(["a"])
+    st["x"][0], st["n"][0] = 1.0, 5
+    st.rows_for([f"e{i}" for i in range(200)])  # beyond the first reservation
+    assert st.capacity > 201
+    assert st["x"][0].tolist() == [1.0, 1.0] and st["n"][0] == 5
+    assert np.isnan(st["x"][1:201]).all() and (st["n"][1:201] == -1).all()
+    restored = EntityState(columns, {})
+    restored.restore(st.snapshot())
+    restored["x"][201:], restored["n"][201:] = 7.0, 7  # spare rows hold anything
+    rows, new = restored.rows_for(["e5", "z"])
+    assert rows.tolist() == [6, 201] and new.tolist() == [201]
+    assert np.isnan(restored["x"][201]).all() and restored["n"][201] == -1
+    assert restored["x"][0].tolist() == [1.0, 1.0] and restored["n"][0] == 5

@@ -111,6 +111,24 @@ def test_reading_older_than_the_allowed_lateness_is_returned_as_late(held_back, 
         assert res.late is None
 
 
+def _as_metric(batch: pa.Table, metric: str) -> pa.Table:
+    codes = pa.array([0] * batch.num_rows, pa.int32())
+    metric_col = pa.DictionaryArray.from_arrays(codes, pa.array([metric], pa.string()))
+    return batch.set_column(1, batch.schema.field("metric"), metric_col)
+
+
+def test_late_reading_among_other_metrics_comes_back_alone_and_whole():
+    early = _until(readings(("E1", "E2"), "2026-03-04", 1), "2026-03-04 12:00")
+    held = _at(early, "2026-03-04 09:45", "E1")
+    on_time = _at(early, "2026-03-04 12:00", "E2")
+    det = detector()
+    assert det.step(_without(early, "2026-03-04 09:45", "E1")).late is None
+    gas = _as_metric(_until(early, "2026-03-04 00:30"), "gas.flow_m3h")
+    mixed = pa.concat_tables([gas, held, gas, on_time, gas])
+    res = det.step(mixed)
+    assert res.late is not None and res.late.equals(held)
+
+
 def test_late_reading_does_not_change_the_detections():
     # E1 is silent 10:00-15:00 (meter offline); its reading for 12:00 turns up when event
     # time is at 16:00, long after its slot closed: it is handed back, the episode stands.
