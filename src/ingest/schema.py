@@ -15,6 +15,7 @@ lookup per dictionary instead of hashing every reading's id again.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta, timezone
 
 import numpy as np
@@ -70,24 +71,17 @@ def metric_counts(batch: pa.Table) -> dict[str, int]:
     the rest: a chunk of one metric needs no comparison at all. (``np.bincount`` would
     first widen every code to 64 bits, several times slower.)
     """
-    column = batch["metric"]
-    if not pa.types.is_dictionary(column.type):
-        column = pc.dictionary_encode(column)
     counts: dict[str, int] = {}
-    for chunk in column.chunks if isinstance(column, pa.ChunkedArray) else [column]:
-        indices = chunk.indices.drop_null() if chunk.null_count else chunk.indices
-        if len(indices) == 0:
-            continue
-        codes = indices.to_numpy(zero_copy_only=False)
+    for codes, dictionary in _metric_codes(batch):
         low, high = int(codes.min()), int(codes.max())
         if high - low < 8:
             used = np.arange(low, high + 1)
             tally = [int(np.count_nonzero(codes == c)) for c in range(low, high)]
             tally.append(codes.size - sum(tally))
         else:
-            tally = np.bincount(codes, minlength=len(chunk.dictionary)).tolist()
+            tally = np.bincount(codes, minlength=len(dictionary)).tolist()
             used = np.arange(len(tally))
-        names = chunk.dictionary.take(pa.array(used)).to_pylist()
+        names = dictionary.take(pa.array(used)).to_pylist()
         for name, k in zip(names, tally, strict=True):
             if k:
                 counts[name] = counts.get(name, 0) + k
@@ -100,19 +94,23 @@ def metrics_in(batch: pa.Table) -> set[str]:
     The smallest and largest code present are two passes over the codes; only codes
     strictly between them need a look of their own (none when they are neighbours).
     """
+    present: set[str] = set()
+    for codes, dictionary in _metric_codes(batch):
+        low, high = int(codes.min()), int(codes.max())
+        used = [low, *(c for c in range(low + 1, high) if (codes == c).any()), high]
+        present.update(dictionary.take(pa.array(sorted(set(used)))).to_pylist())
+    return present
+
+
+def _metric_codes(batch: pa.Table) -> Iterator[tuple[np.ndarray, pa.Array]]:
+    """``(codes, dictionary)`` of each non-empty chunk of the metric column, nulls left out."""
     column = batch["metric"]
     if not pa.types.is_dictionary(column.type):
         column = pc.dictionary_encode(column)
-    present: set[str] = set()
     for chunk in column.chunks if isinstance(column, pa.ChunkedArray) else [column]:
         indices = chunk.indices.drop_null() if chunk.null_count else chunk.indices
-        if len(indices) == 0:
-            continue
-        codes = indices.to_numpy(zero_copy_only=False)
-        low, high = int(codes.min()), int(codes.max())
-        used = [low, *(c for c in range(low + 1, high) if (codes == c).any()), high]
-        present.update(chunk.dictionary.take(pa.array(sorted(set(used)))).to_pylist())
-    return present
+        if len(indices):
+            yield indices.to_numpy(zero_copy_only=False), chunk.dictionary
 
 
 def only_metric(batch: pa.Table, metric: str) -> pa.Table:

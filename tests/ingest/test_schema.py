@@ -31,3 +31,23 @@ def test_counts_and_presence_match_the_names(parts, encoded):
     expected = Counter(name for part in parts for name in part if name is not None)
     assert metric_counts(batch) == dict(expected)
     assert metrics_in(batch) == set(expected)
+
+
+@st.composite
+def catalogue_like(draw: st.DrawFn) -> pa.Table:
+    """Chunks sharing no dictionary order, with unused entries between the used codes."""
+    parts = []
+    for _ in range(draw(st.integers(1, 3))):
+        dictionary = draw(st.permutations(NAMES))[: draw(st.integers(1, len(NAMES)))]
+        codes = draw(st.lists(st.integers(0, len(dictionary) - 1), max_size=30))
+        parts.append(
+            pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(dictionary))
+        )
+    return pa.table({"metric": pa.chunked_array(parts, parts[0].type)})
+
+
+@given(catalogue_like())
+def test_codes_skipping_dictionary_entries_are_counted_right(batch):
+    expected = Counter(batch["metric"].to_pylist())
+    assert metric_counts(batch) == dict(expected)
+    assert metrics_in(batch) == set(expected)
