@@ -115,6 +115,17 @@ def _last_instant(blk: _Block) -> np.ndarray:
     return blk.ts_end - 1
 
 
+def _below32(x: np.ndarray) -> np.ndarray:
+    """The largest float32 at or below each float64 of ``x`` (NaN stays NaN).
+
+    No float32 lies between it and ``x``, so a float32 ``v`` is above ``x`` exactly when it
+    is above this: the comparison can be made in float32 with the float64 result.
+    """
+    with np.errstate(over="ignore"):
+        near = x.astype(np.float32)
+    return np.where(near > x, np.nextafter(near, np.float32(-np.inf)), near)
+
+
 class ElectricityDetector:
     """Vectorized 电眼 rules with per-entity seasonal baselines."""
 
@@ -380,7 +391,7 @@ class ElectricityDetector:
 
         out = self._meter_offline(blk)
         prod = st["prod_level"][:n]
-        night = self._night_cond(blk, suspended, prod)
+        night = self._night_cond(blk, suspended, paused, prod)
         surge = self._surge_cond(blk, suspended)
         if night.rows.size and surge.rows.size:
             # night production is the more specific finding for the same readings
@@ -419,7 +430,10 @@ class ElectricityDetector:
             p["standby_fraction"][rows] * np.nan_to_num(prod, nan=0.0), p["standby_floor_kwh"][rows]
         )
 
-    def _night_cond(self, blk: _Block, suspended: np.ndarray, prod: np.ndarray) -> _Cond:
+    def _night_cond(
+        self, blk: _Block, suspended: np.ndarray, paused: np.ndarray, prod: np.ndarray
+    ) -> _Cond:
+        """Production level at night; only the ``paused`` rows are ever suspended."""
         p = self.params["night_production"]
         st, n = self.state, blk.values.shape[0]
         window = self.night_window[:n, blk.day]
@@ -431,7 +445,11 @@ class ElectricityDetector:
                 p["enabled"][:n] & self.baseline.ready(st, slice(0, n), 0) & (prod > 0) & ~own_night
             )
             level = p["production_fraction"][:n] * prod
-        mask = applies[:, None] & window & ~suspended & (blk.values > level[:, None])
+        # NaN where the rule does not apply: no value is above it
+        level = np.where(applies, _below32(level), np.float32(np.nan))
+        mask = np.greater(blk.values, level[:, None])
+        mask &= window
+        mask[paused] &= ~suspended[paused]
         return _Cond(mask, _rows_with(mask))
 
     def _surge_ref(self, rows: np.ndarray, sod: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -462,30 +480,56 @@ class ElectricityDetector:
 
     def _surge_cond(self, blk: _Block, suspended: np.ndarray) -> _Cond:
         p = self.params["usage_surge"]
-        n = blk.values.shape[0]
-        ref = self._surge_centre(slice(0, n), blk.day)
         # the ratio test rules out almost every slot; the others are judged where it passes
-        level = ref.astype(np.float64)  # the float64 product, as numpy would widen it
-        np.multiply(level, p["min_ratio"][:n, None], out=level)
-        r, t = np.divmod(np.flatnonzero(blk.values > level), blk.values.shape[1])
+        r, t, ref = self._over_ratio(blk)
         if r.size:
-            v, ref = blk.values[r, t], ref[r, t]
+            v = blk.values[r, t]
             day_slot = t + blk.day.start
             spread = self._surge_spread(
                 ref, self.baseline.spread(self.state, r, self.day_type, day_slot)
             )
             with np.errstate(invalid="ignore"):
                 z = (v - ref) / spread
-                hit = (
-                    p["enabled"][r]
-                    & ~suspended[r, t]
-                    & (z > p["z"][r])
-                    & (v - ref > p["min_excess_kwh"][r])
-                )
+                hit = ~suspended[r, t] & (z > p["z"][r]) & (v - ref > p["min_excess_kwh"][r])
             r, t = r[hit], t[hit]
         mask = np.zeros(blk.values.shape, dtype=bool)
         mask[r, t] = True
         return _cond(mask, np.unique(r))
+
+    def _over_ratio(self, blk: _Block) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Entries (row, column) of enabled rows whose value is above ``min_ratio`` times the
+        surge centre (the float64 product), and that centre.
+
+        The product is taken in float64 only where a float32 pass over today's centre
+        cannot rule the entry out.
+        """
+        p, st, dt = self.params["usage_surge"], self.state, self.day_type
+        n, t_len = blk.values.shape
+        ratio = p["min_ratio"][:n]
+        if (p["enabled"][:n] & self.baseline.ready(st, slice(0, n), dt)).any():
+            above = self._over_ratio_bound(blk, ratio)
+        else:
+            above = np.empty(0, dtype=np.int64)  # no centre (NaN) to be above
+        r, t = np.divmod(above, t_len)
+        ref = self._surge_centre(r, t + blk.day.start)
+        level = ref.astype(np.float64)  # the float64 product, as numpy would widen it
+        hit = p["enabled"][r] & (blk.values[r, t] > level * ratio[r])
+        return r[hit], t[hit], ref[hit]
+
+    def _over_ratio_bound(self, blk: _Block, ratio: np.ndarray) -> np.ndarray:
+        """Flat indices of the block that may be above ``ratio`` times the surge centre: at
+        least those that are.
+
+        The surge centre is at least today's centre, and with both factors >= 0 their
+        float32 product, the ratio rounded down, is at most the float64 level.
+        """
+        n = blk.values.shape[0]
+        bound = self.state["centre"][:n, self.day_type, blk.day] * _below32(ratio)[:, None]
+        if bound.view(np.int32).min() < 0 or (ratio < 0).any():  # sign bit: a centre < 0
+            bound = self._surge_centre(slice(0, n), blk.day).astype(np.float64)
+            np.multiply(bound, ratio[:, None], out=bound)
+            return np.flatnonzero(blk.values > bound)
+        return np.flatnonzero(blk.values >= bound)
 
     def _exemptions(
         self, blk: _Block, cond: _Cond, rule: str
