@@ -25,7 +25,7 @@ from detectors.episodes import EpisodeEvents, EpisodeTracker, episode_columns
 from detectors.grid import SlotGrid
 from detectors.slot_window import SlotWindow, in_window
 from detectors.state import Column, EntityState, StateMismatchError
-from detectors.thresholds import Thresholds, params_used_from_table
+from detectors.thresholds import Thresholds, params_used_of_rows
 from dianyan.errors import CalendarRangeError
 from ingest.calendar import day_type, holiday_name
 from ingest.normalize import slot_end_ms, slot_start_ms
@@ -606,21 +606,16 @@ class ElectricityDetector:
         ]
         evidence = self._evidence(rows, lasts, [d[4] for d in described])
         opened = ev.open_rows.size
-        return [
-            self._make(
-                rule,
-                row,
-                start,
-                last,
-                *described[i][:4],
-                final=final and i >= opened,
-                suppressed_by=suppressed_by[i] if suppressed_by else None,
-                evidence=evidence[i],
-            )
-            for i, (row, start, last) in enumerate(
-                zip(rows.tolist(), starts.tolist(), lasts.tolist(), strict=True)
-            )
-        ]
+        return self._make(
+            rule,
+            rows,
+            starts,
+            lasts,
+            [d[:4] for d in described],
+            [final and i >= opened for i in range(rows.size)],
+            suppressed_by or [None] * rows.size,
+            evidence,
+        )
 
     def _describe(
         self, rule: str, row: int, start: int, last: int, mean: float, surge: tuple[float, float]
@@ -660,37 +655,43 @@ class ElectricityDetector:
     def _make(
         self,
         rule: str,
-        row: int,
-        start: int,
-        last: int,
-        observed: float,
-        baseline: float,
-        score: float,
-        text: str,
-        *,
-        final: bool,
-        suppressed_by: str | None,
-        evidence: dict[str, object],
-    ) -> Detection:
-        start_ms = int(slot_start_ms(start))
-        return Detection(
-            rule=rule,
-            entity_id=self.state.index.ids[row],
-            county=str(self.counties[row]),
-            episode_start_ms=start_ms,
-            start_ms=start_ms,
-            end_ms=int(slot_end_ms(last)),
-            severity=str(self.params[rule]["severity"][row]),
-            score=round(float(score), 4),
-            observed=round(float(observed), 4),
-            baseline=round(float(baseline), 4),
-            thresholds=params_used_from_table(self.params, rule, row),
-            thresholds_version=self.thresholds.version,
-            explanation=text,
-            final=final,
-            suppressed_by=suppressed_by,
-            evidence=evidence,
-        )
+        rows: np.ndarray,
+        starts: np.ndarray,
+        lasts: np.ndarray,
+        described: list[tuple[float, float, float, str]],
+        final: list[bool],
+        suppressed_by: list[str | None],
+        evidence: list[dict[str, object]],
+    ) -> list[Detection]:
+        """Detections of episodes (row, first and last slot), described as observed, baseline,
+        score and explanation; what they take from the rows is read for all at once."""
+        start_ms = slot_start_ms(starts).tolist()
+        end_ms = slot_end_ms(lasts).tolist()
+        ids = self.ids[rows].tolist()
+        counties = self.counties[rows].tolist()
+        severity = self.params[rule]["severity"][rows].tolist()
+        thresholds = params_used_of_rows(self.params, rule, rows)
+        return [
+            Detection(
+                rule=rule,
+                entity_id=ids[i],
+                county=str(counties[i]),
+                episode_start_ms=start_ms[i],
+                start_ms=start_ms[i],
+                end_ms=end_ms[i],
+                severity=str(severity[i]),
+                score=round(float(score), 4),
+                observed=round(float(observed), 4),
+                baseline=round(float(baseline), 4),
+                thresholds=thresholds[i],
+                thresholds_version=self.thresholds.version,
+                explanation=text,
+                final=final[i],
+                suppressed_by=suppressed_by[i],
+                evidence=evidence[i],
+            )
+            for i, (observed, baseline, score, text) in enumerate(described)
+        ]
 
     def _evidence(
         self, rows: np.ndarray, lasts: np.ndarray, thresholds: list[float]
@@ -774,30 +775,29 @@ class ElectricityDetector:
             found.append((row, int(st["offline_start"][row]), last, True))
         if not found:
             return []
-        evidence = self._evidence(
-            np.array([f[0] for f in found]), np.array([f[2] for f in found]), [np.nan] * len(found)
-        )
-        return [self._offline(*f, evidence=e) for f, e in zip(found, evidence, strict=True)]
-
-    def _offline(
-        self, row: int, start: int, last: int, final: bool, evidence: dict[str, object]
-    ) -> Detection:
-        slots = last - start + 1
-        hours = slots * SLOT_MINUTES / 60
-        limit = float(self.params["meter_offline"]["max_gap_minutes"][row]) / 60
+        rows, starts, lasts, final = (np.array(col) for col in zip(*found, strict=True))
+        evidence = self._evidence(rows, lasts, [np.nan] * rows.size)
+        limits = self.params["meter_offline"]["max_gap_minutes"][rows].tolist()
+        described = [
+            self._describe_offline(slots, limit)
+            for slots, limit in zip((lasts - starts + 1).tolist(), limits, strict=True)
+        ]
         return self._make(
             "meter_offline",
-            row,
-            start,
-            last,
-            hours,
-            limit,
-            hours / limit,
-            explain.meter_offline(slots),
-            final=final,
-            suppressed_by=None,
-            evidence=evidence,
+            rows,
+            starts,
+            lasts,
+            described,
+            final.tolist(),
+            [None] * rows.size,
+            evidence,
         )
+
+    @staticmethod
+    def _describe_offline(slots: int, limit_minutes: int) -> tuple[float, float, float, str]:
+        hours = slots * SLOT_MINUTES / 60
+        limit = float(limit_minutes) / 60
+        return hours, limit, hours / limit, explain.meter_offline(slots)
 
     # -- snapshot ----------------------------------------------------------------------
 
