@@ -26,7 +26,7 @@ from detectors.episodes import EpisodeEvents, EpisodeTracker, episode_columns
 from detectors.grid import SlotGrid
 from detectors.slot_window import SlotWindow, in_window
 from detectors.state import Column, EntityState, StateMismatchError
-from detectors.thresholds import Thresholds, params_used_from_table
+from detectors.thresholds import Thresholds, params_used_of_rows
 from dianyan.errors import CalendarRangeError
 from ingest.calendar import day_type, holiday_name
 from ingest.normalize import slot_end_ms, slot_start_ms
@@ -114,6 +114,17 @@ def _last_instant(blk: _Block) -> np.ndarray:
     11:45-12:00, and a permit until 12:00 would miss it.
     """
     return blk.ts_end - 1
+
+
+def _below32(x: np.ndarray) -> np.ndarray:
+    """The largest float32 at or below each float64 of ``x`` (NaN stays NaN).
+
+    No float32 lies between it and ``x``, so a float32 ``v`` is above ``x`` exactly when it
+    is above this: the comparison can be made in float32 with the float64 result.
+    """
+    with np.errstate(over="ignore"):
+        near = x.astype(np.float32)
+    return np.where(near > x, np.nextafter(near, np.float32(-np.inf)), near)
 
 
 class ElectricityDetector:
@@ -392,7 +403,7 @@ class ElectricityDetector:
 
         out = self._meter_offline(blk)
         prod = st["prod_level"][:n]
-        night = self._night_cond(blk, suspended, prod)
+        night = self._night_cond(blk, suspended, paused, prod)
         surge = self._surge_cond(blk, suspended)
         if night.rows.size and surge.rows.size:
             # night production is the more specific finding for the same readings
@@ -431,7 +442,10 @@ class ElectricityDetector:
             p["standby_fraction"][rows] * np.nan_to_num(prod, nan=0.0), p["standby_floor_kwh"][rows]
         )
 
-    def _night_cond(self, blk: _Block, suspended: np.ndarray, prod: np.ndarray) -> _Cond:
+    def _night_cond(
+        self, blk: _Block, suspended: np.ndarray, paused: np.ndarray, prod: np.ndarray
+    ) -> _Cond:
+        """Production level at night; only the ``paused`` rows are ever suspended."""
         p = self.params["night_production"]
         st, n = self.state, blk.values.shape[0]
         window = self.night_window[:n, blk.day]
@@ -443,7 +457,11 @@ class ElectricityDetector:
                 p["enabled"][:n] & self.baseline.ready(st, slice(0, n), 0) & (prod > 0) & ~own_night
             )
             level = p["production_fraction"][:n] * prod
-        mask = applies[:, None] & window & ~suspended & (blk.values > level[:, None])
+        # NaN where the rule does not apply: no value is above it
+        level = np.where(applies, _below32(level), np.float32(np.nan))
+        mask = np.greater(blk.values, level[:, None])
+        mask &= window
+        mask[paused] &= ~suspended[paused]
         return _Cond(mask, _rows_with(mask))
 
     def _surge_ref(self, rows: np.ndarray, sod: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -474,30 +492,56 @@ class ElectricityDetector:
 
     def _surge_cond(self, blk: _Block, suspended: np.ndarray) -> _Cond:
         p = self.params["usage_surge"]
-        n = blk.values.shape[0]
-        ref = self._surge_centre(slice(0, n), blk.day)
         # the ratio test rules out almost every slot; the others are judged where it passes
-        level = ref.astype(np.float64)  # the float64 product, as numpy would widen it
-        np.multiply(level, p["min_ratio"][:n, None], out=level)
-        r, t = np.divmod(np.flatnonzero(blk.values > level), blk.values.shape[1])
+        r, t, ref = self._over_ratio(blk)
         if r.size:
-            v, ref = blk.values[r, t], ref[r, t]
+            v = blk.values[r, t]
             day_slot = t + blk.day.start
             spread = self._surge_spread(
                 ref, self.baseline.spread(self.state, r, self.day_type, day_slot)
             )
             with np.errstate(invalid="ignore"):
                 z = (v - ref) / spread
-                hit = (
-                    p["enabled"][r]
-                    & ~suspended[r, t]
-                    & (z > p["z"][r])
-                    & (v - ref > p["min_excess_kwh"][r])
-                )
+                hit = ~suspended[r, t] & (z > p["z"][r]) & (v - ref > p["min_excess_kwh"][r])
             r, t = r[hit], t[hit]
         mask = np.zeros(blk.values.shape, dtype=bool)
         mask[r, t] = True
         return _cond(mask, np.unique(r))
+
+    def _over_ratio(self, blk: _Block) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Entries (row, column) of enabled rows whose value is above ``min_ratio`` times the
+        surge centre (the float64 product), and that centre.
+
+        The product is taken in float64 only where a float32 pass over today's centre
+        cannot rule the entry out.
+        """
+        p, st, dt = self.params["usage_surge"], self.state, self.day_type
+        n, t_len = blk.values.shape
+        ratio = p["min_ratio"][:n]
+        if (p["enabled"][:n] & self.baseline.ready(st, slice(0, n), dt)).any():
+            above = self._over_ratio_bound(blk, ratio)
+        else:
+            above = np.empty(0, dtype=np.int64)  # no centre (NaN) to be above
+        r, t = np.divmod(above, t_len)
+        ref = self._surge_centre(r, t + blk.day.start)
+        level = ref.astype(np.float64)  # the float64 product, as numpy would widen it
+        hit = p["enabled"][r] & (blk.values[r, t] > level * ratio[r])
+        return r[hit], t[hit], ref[hit]
+
+    def _over_ratio_bound(self, blk: _Block, ratio: np.ndarray) -> np.ndarray:
+        """Flat indices of the block that may be above ``ratio`` times the surge centre: at
+        least those that are.
+
+        The surge centre is at least today's centre, and with both factors >= 0 their
+        float32 product, the ratio rounded down, is at most the float64 level.
+        """
+        n = blk.values.shape[0]
+        bound = self.state["centre"][:n, self.day_type, blk.day] * _below32(ratio)[:, None]
+        if bound.view(np.int32).min() < 0 or (ratio < 0).any():  # sign bit: a centre < 0
+            bound = self._surge_centre(slice(0, n), blk.day).astype(np.float64)
+            np.multiply(bound, ratio[:, None], out=bound)
+            return np.flatnonzero(blk.values > bound)
+        return np.flatnonzero(blk.values >= bound)
 
     def _exemptions(
         self, blk: _Block, cond: _Cond, rule: str
@@ -574,21 +618,16 @@ class ElectricityDetector:
         ]
         evidence = self._evidence(rows, lasts, [d[4] for d in described])
         opened = ev.open_rows.size
-        return [
-            self._make(
-                rule,
-                row,
-                start,
-                last,
-                *described[i][:4],
-                final=final and i >= opened,
-                suppressed_by=suppressed_by[i] if suppressed_by else None,
-                evidence=evidence[i],
-            )
-            for i, (row, start, last) in enumerate(
-                zip(rows.tolist(), starts.tolist(), lasts.tolist(), strict=True)
-            )
-        ]
+        return self._make(
+            rule,
+            rows,
+            starts,
+            lasts,
+            [d[:4] for d in described],
+            [final and i >= opened for i in range(rows.size)],
+            suppressed_by or [None] * rows.size,
+            evidence,
+        )
 
     def _describe(
         self, rule: str, row: int, start: int, last: int, mean: float, surge: tuple[float, float]
@@ -628,37 +667,43 @@ class ElectricityDetector:
     def _make(
         self,
         rule: str,
-        row: int,
-        start: int,
-        last: int,
-        observed: float,
-        baseline: float,
-        score: float,
-        text: str,
-        *,
-        final: bool,
-        suppressed_by: str | None,
-        evidence: dict[str, object],
-    ) -> Detection:
-        start_ms = int(slot_start_ms(start))
-        return Detection(
-            rule=rule,
-            entity_id=self.state.index.ids[row],
-            county=str(self.counties[row]),
-            episode_start_ms=start_ms,
-            start_ms=start_ms,
-            end_ms=int(slot_end_ms(last)),
-            severity=str(self.params[rule]["severity"][row]),
-            score=round(float(score), 4),
-            observed=round(float(observed), 4),
-            baseline=round(float(baseline), 4),
-            thresholds=params_used_from_table(self.params, rule, row),
-            thresholds_version=self.thresholds.version,
-            explanation=text,
-            final=final,
-            suppressed_by=suppressed_by,
-            evidence=evidence,
-        )
+        rows: np.ndarray,
+        starts: np.ndarray,
+        lasts: np.ndarray,
+        described: list[tuple[float, float, float, str]],
+        final: list[bool],
+        suppressed_by: list[str | None],
+        evidence: list[dict[str, object]],
+    ) -> list[Detection]:
+        """Detections of episodes (row, first and last slot), described as observed, baseline,
+        score and explanation; what they take from the rows is read for all at once."""
+        start_ms = slot_start_ms(starts).tolist()
+        end_ms = slot_end_ms(lasts).tolist()
+        ids = self.ids[rows].tolist()
+        counties = self.counties[rows].tolist()
+        severity = self.params[rule]["severity"][rows].tolist()
+        thresholds = params_used_of_rows(self.params, rule, rows)
+        return [
+            Detection(
+                rule=rule,
+                entity_id=ids[i],
+                county=str(counties[i]),
+                episode_start_ms=start_ms[i],
+                start_ms=start_ms[i],
+                end_ms=end_ms[i],
+                severity=str(severity[i]),
+                score=round(float(score), 4),
+                observed=round(float(observed), 4),
+                baseline=round(float(baseline), 4),
+                thresholds=thresholds[i],
+                thresholds_version=self.thresholds.version,
+                explanation=text,
+                final=final[i],
+                suppressed_by=suppressed_by[i],
+                evidence=evidence[i],
+            )
+            for i, (observed, baseline, score, text) in enumerate(described)
+        ]
 
     def _evidence(
         self, rows: np.ndarray, lasts: np.ndarray, thresholds: list[float]
@@ -742,30 +787,29 @@ class ElectricityDetector:
             found.append((row, int(st["offline_start"][row]), last, True))
         if not found:
             return []
-        evidence = self._evidence(
-            np.array([f[0] for f in found]), np.array([f[2] for f in found]), [np.nan] * len(found)
-        )
-        return [self._offline(*f, evidence=e) for f, e in zip(found, evidence, strict=True)]
-
-    def _offline(
-        self, row: int, start: int, last: int, final: bool, evidence: dict[str, object]
-    ) -> Detection:
-        slots = last - start + 1
-        hours = slots * SLOT_MINUTES / 60
-        limit = float(self.params["meter_offline"]["max_gap_minutes"][row]) / 60
+        rows, starts, lasts, final = (np.array(col) for col in zip(*found, strict=True))
+        evidence = self._evidence(rows, lasts, [np.nan] * rows.size)
+        limits = self.params["meter_offline"]["max_gap_minutes"][rows].tolist()
+        described = [
+            self._describe_offline(slots, limit)
+            for slots, limit in zip((lasts - starts + 1).tolist(), limits, strict=True)
+        ]
         return self._make(
             "meter_offline",
-            row,
-            start,
-            last,
-            hours,
-            limit,
-            hours / limit,
-            explain.meter_offline(slots),
-            final=final,
-            suppressed_by=None,
-            evidence=evidence,
+            rows,
+            starts,
+            lasts,
+            described,
+            final.tolist(),
+            [None] * rows.size,
+            evidence,
         )
+
+    @staticmethod
+    def _describe_offline(slots: int, limit_minutes: int) -> tuple[float, float, float, str]:
+        hours = slots * SLOT_MINUTES / 60
+        limit = float(limit_minutes) / 60
+        return hours, limit, hours / limit, explain.meter_offline(slots)
 
     # -- snapshot ----------------------------------------------------------------------
 

@@ -243,15 +243,21 @@ def _columns(param: ParamSpec, column: list[object], codes: np.ndarray) -> dict[
 
 def params_used_from_table(table: ParamTable, rule: str, index: int) -> dict[str, object]:
     """What :meth:`Thresholds.rule_params_used` gives, read from row ``index`` of a table."""
+    return params_used_of_rows(table, rule, np.array([index]))[0]
+
+
+def params_used_of_rows(table: ParamTable, rule: str, rows: np.ndarray) -> list[dict[str, object]]:
+    """:func:`params_used_from_table` of each of ``rows``, each column read once."""
     columns = table[rule]
-    out: dict[str, object] = {}
+    values: dict[str, list[object]] = {}
     for param in RULES[rule].params:
         if param.kind == "window":
-            start = int(columns[f"{param.name}_start_slot"][index])
-            end = int(columns[f"{param.name}_end_slot"][index])
-            out[param.name] = str(SlotWindow(start, end))
+            starts = columns[f"{param.name}_start_slot"][rows].tolist()
+            ends = columns[f"{param.name}_end_slot"][rows].tolist()
+            values[param.name] = [str(SlotWindow(a, b)) for a, b in zip(starts, ends, strict=True)]
         elif param.kind == "monthday":
-            out[param.name] = str(MonthDay.from_ordinal(int(columns[param.name][index])))
+            ordinals = columns[param.name][rows].tolist()
+            values[param.name] = [str(MonthDay.from_ordinal(o)) for o in ordinals]
         else:
-            out[param.name] = columns[param.name][index].item()
-    return out
+            values[param.name] = columns[param.name][rows].tolist()
+    return [dict(zip(values, row, strict=True)) for row in zip(*values.values(), strict=True)]

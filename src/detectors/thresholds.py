@@ -28,6 +28,7 @@ from detectors.threshold_model import (
     ResolvedThresholds,
     Thresholds,
     params_used_from_table,
+    params_used_of_rows,
 )
 from detectors.threshold_parse import read_yaml, validate_document
 from detectors.threshold_schema import RULES, SECTIONS, SEVERITIES, ParamSpec, RuleSpec
@@ -48,6 +49,7 @@ __all__ = [
     "in_window",
     "load_thresholds",
     "params_used_from_table",
+    "params_used_of_rows",
     "parse_thresholds",
 ]
 
