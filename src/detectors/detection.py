@@ -43,7 +43,7 @@ class Detection:
 
     def to_dict(self) -> dict[str, Any]:
         """Field values as they are (shallow; evidence is already plain JSON data)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: getattr(self, name) for name in _FIELD_NAMES}
 
     def to_json(self) -> str:
         """The detection as canonical JSON (what the store records)."""
@@ -52,6 +52,10 @@ class Detection:
     @classmethod
     def from_json(cls, text: str) -> Detection:
         return cls(**json.loads(text))
+
+
+# Read once: dataclasses.fields() costs more than the copy itself on every to_dict.
+_FIELD_NAMES = tuple(f.name for f in fields(Detection))
 
 
 def episode_alert_id(rule: str, entity_id: str, episode_start_ms: int) -> str:
