@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 from pathlib import Path
@@ -42,6 +41,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dianyan.allocator import tune_allocator
+from measure import cpu_seconds, peak_rss_bytes
 
 METRIC = "electricity.kwh"
 SLOT_MS = 15 * 60_000
@@ -175,12 +175,6 @@ def _lane_medians(s: np.ndarray) -> np.ndarray:
     return med
 
 
-def _cpu_seconds() -> float:
-    """User + system CPU time of this process so far."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--enterprises", type=int, default=10_000)
@@ -212,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
 
         ensure_data(data, args.counties, args.enterprises, args.days, args.seed)
 
-    cpu0 = _cpu_seconds()
+    cpu0 = cpu_seconds()
     t0 = time.perf_counter()
     parquet = pq.ParquetFile(
         path, read_dictionary=["entity_id", "metric"], pre_buffer=False, buffer_size=1 << 20
@@ -223,8 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         readings += batch.num_rows
         rule.feed(batch)
     seconds = time.perf_counter() - t0
-    cpu = _cpu_seconds() - cpu0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    cpu = cpu_seconds() - cpu0
+    peak = peak_rss_bytes()
     figures = {
         "readings": readings,
         "judged": rule.judged,

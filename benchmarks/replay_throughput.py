@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ from dianyan.allocator import tune_allocator
 from dianyan.pipeline import Pipeline
 from ingest.deadletter import MemoryDeadLetter
 from ingest.registry import Registry
+from measure import cpu_seconds, peak_rss_bytes
 
 
 def ensure_data(data: Path, counties: int, enterprises: int, days: int, seed: int) -> None:
@@ -59,12 +59,6 @@ def ensure_data(data: Path, counties: int, enterprises: int, days: int, seed: in
     print(f"simulated {enterprises} enterprises x {days} days in {time.perf_counter() - t0:.1f} s")
 
 
-def _cpu_seconds() -> float:
-    """User + system CPU time of this process so far."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--enterprises", type=int, default=10_000)
@@ -89,11 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     registry = Registry.load(data / "registry")
     with tempfile.TemporaryDirectory() as tmp, SqliteAlertStore(Path(tmp) / "a.sqlite") as store:
         pipeline = Pipeline(thresholds, store, MemoryDeadLetter(), registry=registry)
-        cpu0 = _cpu_seconds()
+        cpu0 = cpu_seconds()
         summary = pipeline.run(data / "readings.parquet")
-        cpu = _cpu_seconds() - cpu0
+        cpu = cpu_seconds() - cpu0
         alerts = len(store.list_alerts())
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss_bytes()
     detector = pipeline.detector
     per_entity = detector.state_bytes_per_entity()
     figures = {
